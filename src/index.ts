@@ -1,0 +1,34 @@
+/**
+ * walguard: a durable repository layer over embedded libSQL.
+ * This file only re-exports the public surface.
+ */
+export {
+  isWalguardError,
+  SqliteError,
+  WalguardError,
+  type WalguardErrorCode,
+  type WalguardErrorDetails,
+} from './errors.js';
+export {
+  defaultOptions,
+  type EncryptionOptions,
+  type SynchronousLevel,
+  type WalguardOptions,
+} from './options.js';
+export type { CheckpointMode } from './queue/protocol.js';
+export type { LatencySummary } from './queue/queue-stats.js';
+export { WalguardDialect } from './repo/walguard-dialect.js';
+export {
+  type CheckLevel,
+  type CheckpointEvent,
+  type CheckResult,
+  type CommitEvent,
+  type OutputOf,
+  openDatabase,
+  Walguard,
+  type WalguardEvents,
+  type WalguardStats,
+  type Writable,
+  type WriteResult,
+  type WriteResults,
+} from './walguard.js';

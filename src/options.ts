@@ -1,0 +1,251 @@
+/**
+ * walguard's options: their meaning, unit, bounds and defaults, and their validation.
+ *
+ * Options are checked once, in `resolveOptions`, when `openDatabase` is called; the result is
+ * frozen and the hot path never re-validates. A bad option fails the open with
+ * `INVALID_OPTION` and a message of the form
+ * "Expected `maxBatchUnits` to be an integer >= 1, got `0` (number)".
+ */
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import * as z from 'zod';
+import { WalguardError } from './errors.js';
+
+/** SQLite's `synchronous` levels walguard accepts (OFF is refused: it breaks the contract). */
+export type SynchronousLevel = 'NORMAL' | 'FULL' | 'EXTRA';
+
+/** How to unlock an encrypted database. */
+export type EncryptionOptions =
+  /** A raw key string, passed to libSQL as is (aes256cbc). */
+  | { key: string }
+  /** A passphrase, stretched with scrypt and a salt kept in `<db>.keyinfo`. */
+  | { passphrase: string };
+
+/** Options of `openDatabase`. */
+export interface WalguardOptions {
+  /** Path of the database file, relative to the working directory or absolute. A missing parent folder is created. Required. */
+  path: string;
+  /** SQLite `synchronous` level of every commit of a critical unit. Default `FULL`. */
+  synchronous?: SynchronousLevel;
+  /** How long a connection waits for a lock held by another connection, in ms (>= 0). Default 5000. */
+  busyTimeoutMs?: number;
+  /** Page cache per connection, in KiB (>= 0; SQLite's negative `cache_size`). Default 16384 (16 MiB). */
+  cacheSizeKiB?: number;
+  /** `wal_autocheckpoint`: pages in the WAL before SQLite checkpoints on commit (>= 0; 0 disables). Default 1000. */
+  walAutocheckpointPages?: number;
+  /** Most units in one batch (one transaction, one fsync), integer >= 1. Default 1024. */
+  maxBatchUnits?: number;
+  /** Most bytes of SQL and parameters in one batch, integer >= 1024. A single larger unit still runs alone. Default 4 MiB. */
+  maxBatchBytes?: number;
+  /** Most units waiting in the queue, integer >= 1. Past it callers wait (backpressure). Default 10000. */
+  maxPendingUnits?: number;
+  /** Most bytes waiting in the queue, integer >= 1024. Past it callers wait (backpressure). Default 64 MiB. */
+  maxPendingBytes?: number;
+  /** Most callers waiting for room in a full queue, integer >= 0; past it a caller gets `QUEUE_FULL` at once. Default 10000. */
+  maxWaitingCallers?: number;
+  /** How long a caller waits for room in a full queue before `QUEUE_FULL`, in ms (>= 0, or Infinity). Default 30000. */
+  queueTimeoutMs?: number;
+  /** Extra time a batch waits for more units before it starts, in ms (>= 0). Default 0: batches grow while the previous COMMIT runs. */
+  lingerMs?: number;
+  /** Longest time a deferred unit waits before it is applied, in ms (>= 0). Default 100. */
+  deferredFlushMs?: number;
+  /** Longest life of an interactive transaction once it has started, in ms (>= 1). Default 5000. */
+  transactionTimeoutMs?: number;
+  /** Encryption at rest; omit for a plaintext database. */
+  encryption?: EncryptionOptions;
+  /** A pino logger (walguard logs through a child of it), or `false` for silence. Default: pino at level `warn`, or `$WALGUARD_LOG_LEVEL`. */
+  logger?: Logger | false;
+}
+
+/** Options after defaults and validation; frozen. */
+export interface ResolvedOptions {
+  /** Absolute path of the database file. */
+  readonly path: string;
+  readonly synchronous: SynchronousLevel;
+  readonly busyTimeoutMs: number;
+  readonly cacheSizeKiB: number;
+  readonly walAutocheckpointPages: number;
+  readonly maxBatchUnits: number;
+  readonly maxBatchBytes: number;
+  readonly maxPendingUnits: number;
+  readonly maxPendingBytes: number;
+  readonly maxWaitingCallers: number;
+  readonly queueTimeoutMs: number;
+  readonly lingerMs: number;
+  readonly deferredFlushMs: number;
+  readonly transactionTimeoutMs: number;
+  readonly encryption: Readonly<EncryptionOptions> | undefined;
+  readonly logger: Logger;
+}
+
+/** Defaults of every optional option (see `WalguardOptions` for meaning and units). */
+export const defaultOptions = Object.freeze({
+  synchronous: 'FULL' as SynchronousLevel,
+  busyTimeoutMs: 5000,
+  cacheSizeKiB: 16384,
+  walAutocheckpointPages: 1000,
+  maxBatchUnits: 1024,
+  maxBatchBytes: 4 * 1024 * 1024,
+  maxPendingUnits: 10_000,
+  maxPendingBytes: 64 * 1024 * 1024,
+  maxWaitingCallers: 10_000,
+  queueTimeoutMs: 30_000,
+  lingerMs: 0,
+  deferredFlushMs: 100,
+  transactionTimeoutMs: 5000,
+});
+
+/** What each option must be, as said in error messages. */
+const expectations: Record<string, string> = {
+  path: 'a non-empty file path (not `:memory:`)',
+  synchronous: "one of 'NORMAL', 'FULL', 'EXTRA'",
+  busyTimeoutMs: 'an integer >= 0',
+  cacheSizeKiB: 'an integer >= 0',
+  walAutocheckpointPages: 'an integer >= 0',
+  maxBatchUnits: 'an integer >= 1',
+  maxBatchBytes: 'an integer >= 1024',
+  maxPendingUnits: 'an integer >= 1',
+  maxPendingBytes: 'an integer >= 1024',
+  maxWaitingCallers: 'an integer >= 0',
+  queueTimeoutMs: 'an integer >= 0 or Infinity',
+  lingerMs: 'an integer >= 0',
+  deferredFlushMs: 'an integer >= 0',
+  transactionTimeoutMs: 'an integer >= 1',
+  encryption: 'an object with exactly one of `key` or `passphrase`, a non-empty string',
+  logger: 'a pino logger or false',
+};
+
+const int = (min: number) => z.number().int().min(min);
+
+const schema = z.strictObject({
+  path: z
+    .string()
+    .min(1)
+    .refine((p) => p !== ':memory:' && !p.startsWith('file:')),
+  synchronous: z
+    .string()
+    .transform((s) => s.toUpperCase())
+    .pipe(z.enum(['NORMAL', 'FULL', 'EXTRA']))
+    .optional(),
+  busyTimeoutMs: int(0).optional(),
+  cacheSizeKiB: int(0).optional(),
+  walAutocheckpointPages: int(0).optional(),
+  maxBatchUnits: int(1).optional(),
+  maxBatchBytes: int(1024).optional(),
+  maxPendingUnits: int(1).optional(),
+  maxPendingBytes: int(1024).optional(),
+  maxWaitingCallers: int(0).optional(),
+  queueTimeoutMs: z.union([int(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+  lingerMs: int(0).optional(),
+  deferredFlushMs: int(0).optional(),
+  transactionTimeoutMs: int(1).optional(),
+  encryption: z
+    .union([
+      z.strictObject({ key: z.string().min(1) }),
+      z.strictObject({ passphrase: z.string().min(1) }),
+    ])
+    .optional(),
+  logger: z
+    .union([
+      z.literal(false),
+      z.custom<Logger>(
+        (v) => typeof v === 'object' && v !== null && typeof (v as Logger).child === 'function',
+      ),
+    ])
+    .optional(),
+});
+
+/** Shows a given value in an error message; never shows secrets. */
+function show(key: string, value: unknown): string {
+  if (key === 'encryption') return value === null ? '`null`' : `(${typeof value}, not shown)`;
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  if (text.length > 60) text = `${text.slice(0, 57)}...`;
+  return `\`${text}\` (${value === null ? 'null' : typeof value})`;
+}
+
+/** The closest known option name, for "did you mean". */
+function closest(name: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of Object.keys(expectations)) {
+    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** Validates `options` and applies defaults; throws `INVALID_OPTION` naming every bad option. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new WalguardError(
+      'INVALID_OPTION',
+      `Expected options to be an object with at least \`path\`, got ${show('options', options)}`,
+    );
+  }
+  const parsed = schema.safeParse(options);
+  if (!parsed.success) {
+    const messages = parsed.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys
+          .map((key) => {
+            const hint = closest(key);
+            return `Unknown option \`${key}\`${hint ? `; did you mean \`${hint}\`?` : ''}`;
+          })
+          .join('; ');
+      }
+      const key = String(issue.path[0] ?? 'options');
+      const given = (options as Record<string, unknown>)[key];
+      return `Expected \`${key}\` to be ${expectations[key] ?? 'valid'}, got ${show(key, given)}`;
+    });
+    throw new WalguardError('INVALID_OPTION', [...new Set(messages)].join('; '));
+  }
+  const o = parsed.data;
+  const logger =
+    o.logger === false
+      ? pino({ level: 'silent' })
+      : (o.logger ??
+        pino(
+          { name: 'walguard', level: process.env.WALGUARD_LOG_LEVEL ?? 'warn' },
+          pino.destination(2),
+        ));
+  return Object.freeze({
+    path: path.resolve(o.path),
+    synchronous: (o.synchronous ?? defaultOptions.synchronous) as SynchronousLevel,
+    busyTimeoutMs: o.busyTimeoutMs ?? defaultOptions.busyTimeoutMs,
+    cacheSizeKiB: o.cacheSizeKiB ?? defaultOptions.cacheSizeKiB,
+    walAutocheckpointPages: o.walAutocheckpointPages ?? defaultOptions.walAutocheckpointPages,
+    maxBatchUnits: o.maxBatchUnits ?? defaultOptions.maxBatchUnits,
+    maxBatchBytes: o.maxBatchBytes ?? defaultOptions.maxBatchBytes,
+    maxPendingUnits: o.maxPendingUnits ?? defaultOptions.maxPendingUnits,
+    maxPendingBytes: o.maxPendingBytes ?? defaultOptions.maxPendingBytes,
+    maxWaitingCallers: o.maxWaitingCallers ?? defaultOptions.maxWaitingCallers,
+    queueTimeoutMs: o.queueTimeoutMs ?? defaultOptions.queueTimeoutMs,
+    lingerMs: o.lingerMs ?? defaultOptions.lingerMs,
+    deferredFlushMs: o.deferredFlushMs ?? defaultOptions.deferredFlushMs,
+    transactionTimeoutMs: o.transactionTimeoutMs ?? defaultOptions.transactionTimeoutMs,
+    encryption: o.encryption ? Object.freeze({ ...o.encryption }) : undefined,
+    logger: logger.child({ component: 'walguard' }),
+  });
+}

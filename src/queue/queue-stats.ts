@@ -1,0 +1,74 @@
+/**
+ * Counters and latency samples of the write queue, kept cheaply on the hot path (a few
+ * additions and one array store per batch) and summarised only when `stats()` is called.
+ */
+
+/** Latency percentiles over the most recent samples, in ms. */
+export interface LatencySummary {
+  /** Samples the percentiles were computed from (at most the window size). */
+  samples: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** A fixed window of the most recent samples. */
+export class LatencyWindow {
+  readonly #samples: Float64Array;
+  #count = 0;
+  #next = 0;
+
+  constructor(size = 4096) {
+    this.#samples = new Float64Array(size);
+  }
+
+  /** Records one sample. */
+  add(ms: number): void {
+    this.#samples[this.#next] = ms;
+    this.#next = (this.#next + 1) % this.#samples.length;
+    if (this.#count < this.#samples.length) this.#count++;
+  }
+
+  /** Percentiles of the samples in the window (zeros when empty). */
+  summary(): LatencySummary {
+    if (this.#count === 0) return { samples: 0, p50: 0, p90: 0, p99: 0, max: 0 };
+    const sorted = this.#samples.slice(0, this.#count).sort();
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+    return {
+      samples: this.#count,
+      p50: at(0.5),
+      p90: at(0.9),
+      p99: at(0.99),
+      max: sorted[sorted.length - 1]!,
+    };
+  }
+}
+
+/** Counts of the write queue since open. */
+export class QueueStats {
+  /** Write transactions committed. */
+  commits = 0;
+  /** Of those, commits made without their own fsync (deferred-only batches). */
+  relaxedCommits = 0;
+  /** Batches that failed as a whole (COMMIT or transaction error). */
+  failedBatches = 0;
+  /** Units acknowledged (their batch committed and they succeeded). */
+  units = 0;
+  /** Units rejected (their own SQL error, or their batch failed). */
+  failedUnits = 0;
+  /** Deferred units applied. */
+  deferredUnits = 0;
+  /** Deferred units that failed (their errors went to the logger and the `error` event). */
+  deferredErrors = 0;
+  /** Callers turned away with `QUEUE_FULL`. */
+  queueFull = 0;
+  /** Largest batch so far, in units. */
+  maxBatchUnits = 0;
+  /** Time from BEGIN to the end of COMMIT, per batch. */
+  readonly commitLatency = new LatencyWindow();
+  /** Time from submission to acknowledgement, per critical unit. */
+  readonly ackLatency = new LatencyWindow();
+  /** Batch sizes, in units. */
+  readonly batchSizes = new LatencyWindow(1024);
+}

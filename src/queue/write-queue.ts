@@ -1,0 +1,364 @@
+/**
+ * The write queue: one bounded FIFO of units in front of the single writer.
+ *
+ * Strategy: group commit without artificial delay. Each batch is everything queued when the
+ * writer becomes free, up to `maxBatchUnits` / `maxBatchBytes`. While the writer commits batch
+ * k (in its worker thread, waiting on the fsync), the main thread keeps accepting units, so
+ * batch k+1 grows by itself; one fsync then acknowledges all of them. `lingerMs` (default 0)
+ * can add a wait before a batch starts, for workloads that trickle in.
+ *
+ * Invariants:
+ * - Submission order: units enter the FIFO in the order `add()` was called — a caller that
+ *   had to wait for room blocks everyone behind it, even when a later, smaller unit would
+ *   fit — and batches are taken from its head, so the writer applies them in that order.
+ * - One batch at a time: batches (and checkpoints and pragmas, through `exclusive()`) run as
+ *   tasks of a p-queue with concurrency 1, so the writer never sees two at once.
+ * - Bounded memory: at most `maxPendingUnits` units / `maxPendingBytes` bytes wait in the
+ *   FIFO, plus one batch in flight; past that callers wait (at most `maxWaitingCallers` of
+ *   them, each at most `queueTimeoutMs`) or get `QUEUE_FULL`. A single unit larger than the
+ *   byte bound is admitted when the FIFO is empty, so it can still run alone.
+ * - Deferred units wait at most `deferredFlushMs`; a critical unit flushes every deferred
+ *   unit queued before it (they share its batch, or precede it). A batch of deferred units
+ *   only is committed without its own fsync (`durable: false`).
+ * - Nothing is acknowledged before the writer's reply says its COMMIT returned.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import PQueue from 'p-queue';
+import { fromWireError, WalguardError } from '../errors.js';
+import type { Unit } from '../tx/unit.js';
+import type { BatchReply } from './protocol.js';
+import { QueueStats } from './queue-stats.js';
+
+/** Limits of the queue (see `WalguardOptions` for meaning and defaults). */
+export interface WriteQueueLimits {
+  maxBatchUnits: number;
+  maxBatchBytes: number;
+  maxPendingUnits: number;
+  maxPendingBytes: number;
+  maxWaitingCallers: number;
+  queueTimeoutMs: number;
+  lingerMs: number;
+  deferredFlushMs: number;
+}
+
+/** What the queue needs from the writer. */
+export interface BatchRunner {
+  /** Runs one batch as one transaction; `durable` is false for a batch of deferred units only. */
+  runBatch(units: Unit['wire'][], durable: boolean): Promise<BatchReply>;
+}
+
+/** Facts about one committed (or failed) batch, for the `commit` event. */
+export interface BatchInfo {
+  /** Units in the batch. */
+  units: number;
+  /** Of those, critical units. */
+  critical: number;
+  /** Units that succeeded. */
+  succeeded: number;
+  /** Whether the COMMIT was made with the configured `synchronous` (false: deferred-only batch). */
+  durable: boolean;
+  /** Time from BEGIN to the end of COMMIT, in ms. */
+  commitMs: number;
+  /** Set when the whole batch failed. */
+  error?: Error;
+}
+
+/** A caller waiting for room. */
+interface Waiter {
+  unit: Unit;
+  admit: () => void;
+  fail: (error: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class WriteQueue {
+  readonly #limits: WriteQueueLimits;
+  readonly #runner: BatchRunner;
+  readonly #onBatch: (info: BatchInfo) => void;
+  /** The FIFO; `#head` is the index of its first live element (compacted as it grows). */
+  #fifo: Unit[] = [];
+  #head = 0;
+  /** Bytes of the units in the FIFO. */
+  #bytes = 0;
+  /** Critical units in the FIFO (a batch starts at once while any is queued). */
+  #criticalQueued = 0;
+  /** Callers waiting for room, in submission order. */
+  readonly #waiters: Waiter[] = [];
+  /** Runs batches, checkpoints and pragmas strictly one at a time. */
+  readonly #serial = new PQueue({ concurrency: 1 });
+  /** True while a batch task is queued in `#serial` and has not yet taken its units. */
+  #batchScheduled = false;
+  /** Timer that flushes deferred units after `deferredFlushMs`. */
+  #deferredTimer: NodeJS.Timeout | undefined;
+  /** When set, deferred units are flushed without waiting (closing). */
+  #flushAll = false;
+  /** Units taken by the batch in flight. */
+  #inFlight = 0;
+  #deferredInFlight = 0;
+  /** Counters and latency samples. */
+  readonly stats = new QueueStats();
+
+  constructor(limits: WriteQueueLimits, runner: BatchRunner, onBatch: (info: BatchInfo) => void) {
+    this.#limits = Object.freeze({ ...limits });
+    this.#runner = runner;
+    this.#onBatch = onBatch;
+  }
+
+  /** Units in the FIFO, waiting for room, or in the batch in flight. */
+  get pending(): number {
+    return this.#fifo.length - this.#head + this.#waiters.length + this.#inFlight;
+  }
+
+  /** Deferred units not yet applied. */
+  get deferredPending(): number {
+    let n = this.#deferredInFlight;
+    for (let i = this.#head; i < this.#fifo.length; i++) if (!this.#fifo[i]!.critical) n++;
+    for (const w of this.#waiters) if (!w.unit.critical) n++;
+    return n;
+  }
+
+  /** Bytes of the units in the FIFO. */
+  get pendingBytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Queues a unit. Returns `undefined` when it was admitted at once (the hot path allocates
+   * nothing), or a promise that settles when it was admitted or turned away (`QUEUE_FULL`).
+   */
+  add(unit: Unit): Promise<void> | undefined {
+    if (this.#waiters.length === 0 && this.#hasRoom(unit)) {
+      this.#push(unit);
+      return undefined;
+    }
+    if (this.#waiters.length >= this.#limits.maxWaitingCallers) {
+      this.stats.queueFull++;
+      return Promise.reject(
+        new WalguardError(
+          'QUEUE_FULL',
+          `The write queue is full and ${this.#waiters.length} callers already wait for room (maxWaitingCallers); the unit was not queued`,
+        ),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { unit, admit: resolve, fail: reject, timer: undefined };
+      if (Number.isFinite(this.#limits.queueTimeoutMs)) {
+        waiter.timer = setTimeout(() => {
+          const at = this.#waiters.indexOf(waiter);
+          if (at < 0) return;
+          this.#waiters.splice(at, 1);
+          this.stats.queueFull++;
+          reject(
+            new WalguardError(
+              'QUEUE_FULL',
+              `The write queue stayed full for queueTimeoutMs (${this.#limits.queueTimeoutMs} ms); the unit was not queued`,
+            ),
+          );
+          // Whoever waited behind this caller may fit now.
+          this.#admitWaiters();
+        }, this.#limits.queueTimeoutMs);
+      }
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Rejects every caller still waiting for room (used when the database fails for good). */
+  failWaiters(error: Error): void {
+    for (const w of this.#waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.fail(error);
+    }
+  }
+
+  /** Runs `task` on the writer between batches (checkpoints, pragmas). */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return this.#serial.add(task) as Promise<T>;
+  }
+
+  /** Flushes deferred units now and resolves when everything queued so far is applied. */
+  async drain(): Promise<void> {
+    this.#flushAll = true;
+    this.#schedule(true);
+    while (this.pending > 0) {
+      await this.#serial.onIdle();
+      if (this.pending > 0) this.#schedule(true);
+    }
+    await this.#serial.onIdle();
+  }
+
+  /** Resolves when no batch is queued or running. */
+  onIdle(): Promise<void> {
+    return this.#serial.onIdle();
+  }
+
+  #hasRoom(unit: Unit): boolean {
+    const queued = this.#fifo.length - this.#head;
+    if (queued === 0) return true;
+    return (
+      queued < this.#limits.maxPendingUnits &&
+      this.#bytes + unit.bytes <= this.#limits.maxPendingBytes
+    );
+  }
+
+  #push(unit: Unit): void {
+    this.#fifo.push(unit);
+    this.#bytes += unit.bytes;
+    if (unit.critical) {
+      this.#criticalQueued++;
+      this.#schedule(true);
+    } else {
+      const queued = this.#fifo.length - this.#head;
+      const full =
+        queued >= this.#limits.maxBatchUnits || this.#bytes >= this.#limits.maxBatchBytes;
+      this.#schedule(full || this.#flushAll || this.#limits.deferredFlushMs === 0);
+    }
+  }
+
+  /** Makes sure a batch task will run: now, or (deferred units only) after `deferredFlushMs`. */
+  #schedule(now: boolean): void {
+    if (this.#batchScheduled) return;
+    if (!now) {
+      this.#deferredTimer ??= setTimeout(() => {
+        this.#deferredTimer = undefined;
+        this.#schedule(true);
+      }, this.#limits.deferredFlushMs);
+      return;
+    }
+    if (this.#deferredTimer !== undefined) {
+      clearTimeout(this.#deferredTimer);
+      this.#deferredTimer = undefined;
+    }
+    this.#batchScheduled = true;
+    this.#serial
+      .add(() => this.#runOneBatch())
+      .catch((error: unknown) => {
+        // #runOneBatch settles every unit itself; reaching here is a bug, never a lost ack.
+        this.#onBatch({
+          units: 0,
+          critical: 0,
+          succeeded: 0,
+          durable: false,
+          commitMs: 0,
+          error: error as Error,
+        });
+      });
+  }
+
+  /** Takes a batch from the head of the FIFO and has the writer commit it. */
+  async #runOneBatch(): Promise<void> {
+    if (this.#limits.lingerMs > 0 && this.#fifo.length - this.#head < this.#limits.maxBatchUnits) {
+      await sleep(this.#limits.lingerMs);
+    }
+    this.#batchScheduled = false;
+    const batch = this.#take();
+    if (batch.length === 0) return;
+    this.#admitWaiters();
+    // Whatever remains (or arrives while this batch commits) gets the next task.
+    if (this.#fifo.length > this.#head) this.#schedule(this.#criticalQueued > 0 || this.#flushAll);
+
+    let critical = 0;
+    for (const unit of batch) if (unit.critical) critical++;
+    const durable = critical > 0;
+    this.#inFlight = batch.length;
+    this.#deferredInFlight = batch.length - critical;
+    let reply: BatchReply;
+    try {
+      reply = await this.#runner.runBatch(
+        batch.map((u) => u.wire),
+        durable,
+      );
+    } catch (error) {
+      // The worker is gone: nothing of this batch is known to be durable.
+      this.#settleFailed(batch, error as Error, durable, critical);
+      return;
+    } finally {
+      this.#inFlight = 0;
+      this.#deferredInFlight = 0;
+    }
+    if (reply.error !== undefined) {
+      this.#settleFailed(batch, fromWireError(reply.error), durable, critical, reply.commitMs);
+      return;
+    }
+    this.#settle(batch, reply, durable, critical);
+  }
+
+  /** Removes the next batch from the FIFO's head. */
+  #take(): Unit[] {
+    const { maxBatchUnits, maxBatchBytes } = this.#limits;
+    const batch: Unit[] = [];
+    let bytes = 0;
+    while (this.#head < this.#fifo.length && batch.length < maxBatchUnits) {
+      const unit = this.#fifo[this.#head]!;
+      if (batch.length > 0 && bytes + unit.bytes > maxBatchBytes) break;
+      batch.push(unit);
+      bytes += unit.bytes;
+      this.#fifo[this.#head] = undefined as unknown as Unit;
+      this.#head++;
+      if (unit.critical) this.#criticalQueued--;
+    }
+    this.#bytes -= bytes;
+    if (this.#head === this.#fifo.length) {
+      this.#fifo = [];
+      this.#head = 0;
+    } else if (this.#head > 4096 && this.#head * 2 > this.#fifo.length) {
+      this.#fifo = this.#fifo.slice(this.#head);
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  /** Admits waiting callers, in order, while there is room. */
+  #admitWaiters(): void {
+    while (this.#waiters.length > 0 && this.#hasRoom(this.#waiters[0]!.unit)) {
+      const waiter = this.#waiters.shift()!;
+      clearTimeout(waiter.timer);
+      this.#push(waiter.unit);
+      waiter.admit();
+    }
+  }
+
+  #settle(batch: Unit[], reply: BatchReply, durable: boolean, critical: number): void {
+    const now = performance.now();
+    const s = this.stats;
+    s.commits++;
+    if (!durable) s.relaxedCommits++;
+    s.commitLatency.add(reply.commitMs);
+    s.batchSizes.add(batch.length);
+    if (batch.length > s.maxBatchUnits) s.maxBatchUnits = batch.length;
+    let succeeded = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const unit = batch[i]!;
+      const outcome = reply.outcomes[i]!;
+      if (!unit.critical) s.deferredUnits++;
+      if (outcome.ok) {
+        succeeded++;
+        s.units++;
+        if (unit.critical) s.ackLatency.add(now - unit.submittedAt);
+        unit.resolve(outcome.results);
+      } else {
+        s.failedUnits++;
+        if (!unit.critical) s.deferredErrors++;
+        unit.reject(fromWireError(outcome.error));
+      }
+    }
+    this.#onBatch({ units: batch.length, critical, succeeded, durable, commitMs: reply.commitMs });
+  }
+
+  #settleFailed(
+    batch: Unit[],
+    error: Error,
+    durable: boolean,
+    critical: number,
+    commitMs = 0,
+  ): void {
+    const s = this.stats;
+    s.failedBatches++;
+    s.failedUnits += batch.length;
+    for (const unit of batch) {
+      if (!unit.critical) s.deferredErrors++;
+      unit.reject(error);
+    }
+    this.#onBatch({ units: batch.length, critical, succeeded: 0, durable, commitMs, error });
+  }
+}

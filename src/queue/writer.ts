@@ -1,0 +1,410 @@
+/**
+ * The writer: the only connection that ever writes, and the code that turns a batch of units
+ * into one transaction. It runs inside the writer worker thread (see `writer-worker.ts`),
+ * because the engine's calls are synchronous and a COMMIT's fsync must not stall the app's
+ * event loop.
+ *
+ * Strategy, per batch:
+ *   BEGIN IMMEDIATE
+ *     for each unit: SAVEPOINT; its statements; RELEASE
+ *                    (on a unit's SQL error: ROLLBACK TO; RELEASE; that unit alone fails)
+ *   COMMIT            ← the single fsync shared by every unit of the batch
+ *
+ * Invariants:
+ * - A batch's outcomes are reported only after COMMIT returned, so no caller is acknowledged
+ *   before its data is durable under the connection's `synchronous` level.
+ * - A batch of deferred units only runs with `synchronous=NORMAL` for its own COMMIT (WAL
+ *   frames written, not fsynced); the level is restored before the next batch, whose FULL
+ *   commit fsyncs the WAL and so makes the earlier frames durable too.
+ * - An error that breaks the transaction itself (disk full, I/O error, corruption, a lock we
+ *   could not get, or the engine having rolled back on its own) fails every unit of the batch
+ *   with one `WalguardError`; the transaction is rolled back, so nothing of it is visible. After
+ *   an I/O error or corruption the connection is reopened before the next batch: SQLite may
+ *   have left it in a state we cannot trust (cf. PostgreSQL's "fsyncgate": after a failed
+ *   fsync, the page cache may have dropped the dirty pages).
+ * - Batches never overlap: the main thread sends the next one only after this one replied
+ *   (p-queue with concurrency 1 in `WriteQueue`), and checkpoints and pragmas go through the
+ *   same queue, so they never run inside a batch.
+ */
+import { performance } from 'node:perf_hooks';
+import {
+  applyConnectionSettings,
+  type ConnectionSettings,
+  type SettingsReadBack,
+} from '../durability/connection-settings.js';
+import { batchFatalCode, toWireError, WalguardError, type WireError } from '../errors.js';
+import type { SqliteDatabase, SqliteStatement } from '../sqlite-types.js';
+import type {
+  BatchReply,
+  CheckpointMode,
+  CheckpointResult,
+  StatementResult,
+  UnitOutcome,
+  WireStatement,
+  WireUnit,
+} from './protocol.js';
+
+/** How the writer reaches the main thread for interactive transactions. */
+export interface WriterHost {
+  /** Tells the main thread that transaction `txId` has its savepoint and may send statements. */
+  txReady(txId: number): void;
+  /** Tells the main thread that transaction `txId` was rolled back because it timed out. */
+  txTimedOut(txId: number): void;
+  /** Logs a message through the main thread's logger. */
+  log(level: 'info' | 'warn' | 'error', msg: string, data?: Record<string, unknown>): void;
+}
+
+/** How a connection is (re)opened. */
+export type OpenConnection = () => Promise<SqliteDatabase>;
+
+/** The end of an interactive transaction, as decided by its owner or its timer. */
+type TxEnd = 'commit' | 'rollback' | 'timeout' | { abort: unknown };
+
+/** The interactive transaction the writer is waiting on. */
+interface ActiveTx {
+  /** Its id. */
+  txId: number;
+  /** Settles the wait with how it ended. */
+  end: (how: TxEnd) => void;
+  /** Its timeout timer. */
+  timer: NodeJS.Timeout;
+}
+
+/** Most prepared statements kept; least recently used ones are dropped past it. */
+const STATEMENT_CACHE_SIZE = 512;
+
+/** Thrown inside a batch to abandon it whole. */
+class BatchAbort {
+  constructor(readonly cause: unknown) {}
+}
+
+export class Writer {
+  /** The writer connection; replaced when the writer recovers by reopening. */
+  #db: SqliteDatabase;
+  /** Prepared statements by SQL text, in least-recently-used order. Guarded by: one batch at a time. */
+  #cache = new Map<string, SqliteStatement>();
+  /** The interactive transaction in progress, if any. */
+  #activeTx: ActiveTx | undefined;
+  readonly #open: OpenConnection;
+  readonly #settings: ConnectionSettings;
+  readonly #host: WriterHost;
+  readonly #transactionTimeoutMs: number;
+  /** Set when reopening failed: every later batch fails with it. */
+  #broken: unknown;
+
+  private constructor(
+    db: SqliteDatabase,
+    open: OpenConnection,
+    settings: ConnectionSettings,
+    host: WriterHost,
+    transactionTimeoutMs: number,
+  ) {
+    this.#db = db;
+    this.#open = open;
+    this.#settings = settings;
+    this.#host = host;
+    this.#transactionTimeoutMs = transactionTimeoutMs;
+  }
+
+  /** Opens the writer connection, applies and verifies its settings. */
+  static async open(
+    open: OpenConnection,
+    settings: ConnectionSettings,
+    host: WriterHost,
+    transactionTimeoutMs: number,
+  ): Promise<{ writer: Writer; readBack: SettingsReadBack }> {
+    const db = await open();
+    const readBack = applyConnectionSettings(db, 'writer', settings);
+    return { writer: new Writer(db, open, settings, host, transactionTimeoutMs), readBack };
+  }
+
+  /** Runs one batch as one transaction; see the file header for the strategy. */
+  async runBatch(units: WireUnit[], durable: boolean): Promise<BatchReply> {
+    const started = performance.now();
+    if (this.#broken !== undefined) {
+      return this.#failAll(units, this.#broken, started);
+    }
+    const relax = !durable && this.#settings.synchronous !== 'NORMAL';
+    const outcomes: UnitOutcome[] = [];
+    try {
+      if (relax) this.#db.exec('PRAGMA synchronous = NORMAL');
+      this.#statement('BEGIN IMMEDIATE').run();
+      for (const unit of units) {
+        outcomes.push(
+          unit.kind === 'statements'
+            ? this.#runStatementsUnit(unit.statements)
+            : await this.#runInteractiveUnit(unit.txId),
+        );
+      }
+      this.#statement('COMMIT').run();
+    } catch (error) {
+      const cause = error instanceof BatchAbort ? error.cause : error;
+      const reply = this.#failAll(units, cause, started);
+      reply.reopened = await this.#recover(cause);
+      return reply;
+    } finally {
+      if (relax) this.#restoreSynchronous();
+    }
+    return { outcomes, commitMs: performance.now() - started };
+  }
+
+  /** Runs a unit's statements under a savepoint; a SQL error rolls back this unit alone. */
+  #runStatementsUnit(statements: WireStatement[]): UnitOutcome {
+    this.#statement('SAVEPOINT wg_unit').run();
+    try {
+      const results = statements.map((s) => this.#execute(s));
+      this.#statement('RELEASE wg_unit').run();
+      return { ok: true, results };
+    } catch (error) {
+      this.#rollbackUnit(error);
+      return { ok: false, error: toWireError(error) };
+    }
+  }
+
+  /** Opens an interactive transaction's savepoint and serves it until it ends. */
+  async #runInteractiveUnit(txId: number): Promise<UnitOutcome> {
+    this.#statement('SAVEPOINT wg_unit').run();
+    const how = await new Promise<TxEnd>((resolve) => {
+      const timer = setTimeout(() => resolve('timeout'), this.#transactionTimeoutMs);
+      this.#activeTx = { txId, end: resolve, timer };
+      this.#host.txReady(txId);
+    });
+    clearTimeout(this.#activeTx?.timer);
+    this.#activeTx = undefined;
+    if (how === 'commit') {
+      this.#statement('RELEASE wg_unit').run();
+      return { ok: true, results: [] };
+    }
+    if (typeof how === 'object') {
+      throw new BatchAbort(how.abort);
+    }
+    this.#rollbackUnit(undefined);
+    if (how === 'timeout') {
+      this.#host.txTimedOut(txId);
+      const error = new WalguardError(
+        'TX_TIMEOUT',
+        `The transaction did not finish within transactionTimeoutMs (${this.#transactionTimeoutMs} ms) and was rolled back`,
+      );
+      return { ok: false, error: toWireError(error) };
+    }
+    return { ok: false, error: toWireError(new Error('The transaction was rolled back')) };
+  }
+
+  /** Runs one statement of the active interactive transaction. */
+  txExec(txId: number, statement: WireStatement): StatementResult {
+    const tx = this.#requireTx(txId);
+    try {
+      return this.#execute(statement);
+    } catch (error) {
+      if (batchFatalCode(error) !== undefined || !this.#db.inTransaction) {
+        tx.end({ abort: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Ends the active interactive transaction: commit releases its savepoint, rollback undoes it. */
+  txEnd(txId: number, commit: boolean): void {
+    this.#requireTx(txId).end(commit ? 'commit' : 'rollback');
+  }
+
+  #requireTx(txId: number): ActiveTx {
+    const tx = this.#activeTx;
+    if (tx === undefined || tx.txId !== txId) {
+      throw new WalguardError(
+        'TX_TIMEOUT',
+        'The transaction is no longer active: it timed out and was rolled back, or it already ended',
+      );
+    }
+    return tx;
+  }
+
+  /** Rolls back the current unit's savepoint; escalates when the transaction itself is gone. */
+  #rollbackUnit(error: unknown): void {
+    if (error !== undefined && batchFatalCode(error) !== undefined) throw new BatchAbort(error);
+    if (!this.#db.inTransaction) {
+      throw new BatchAbort(error ?? new Error('SQLite rolled the transaction back on its own'));
+    }
+    this.#statement('ROLLBACK TO wg_unit').run();
+    this.#statement('RELEASE wg_unit').run();
+  }
+
+  /** Runs one statement, Kysely-style: rows when it returns rows, counts otherwise. */
+  #execute({ sql, params }: WireStatement): StatementResult {
+    const statement = this.#statement(sql);
+    const bound = bindable(params);
+    if (statement.reader) {
+      return { rows: toObjects(statement, statement.all(bound) as unknown[][]) };
+    }
+    const { changes, lastInsertRowid } = statement.run(bound);
+    return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) };
+  }
+
+  /** A prepared statement from the cache (raw mode for readers: see `toObjects`). */
+  #statement(sql: string): SqliteStatement {
+    let statement = this.#cache.get(sql);
+    if (statement !== undefined) {
+      // Re-insert to keep the map in least-recently-used order.
+      this.#cache.delete(sql);
+    } else {
+      statement = this.#db.prepare(sql);
+      if (statement.reader) statement.raw(true);
+      if (this.#cache.size >= STATEMENT_CACHE_SIZE) {
+        this.#cache.delete(this.#cache.keys().next().value as string);
+      }
+    }
+    this.#cache.set(sql, statement);
+    return statement;
+  }
+
+  /** Rejects every unit of a batch with one error; nothing of the batch is visible. */
+  #failAll(units: WireUnit[], cause: unknown, started: number): BatchReply {
+    const error = batchError(cause);
+    return {
+      outcomes: units.map(() => ({ ok: false, error })),
+      error,
+      commitMs: performance.now() - started,
+    };
+  }
+
+  /** Rolls back a failed batch and reopens the connection when it cannot be trusted. */
+  async #recover(cause: unknown): Promise<boolean> {
+    try {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+    } catch (error) {
+      this.#host.log('warn', 'ROLLBACK after a failed batch failed', {
+        code: (error as { code?: string }).code,
+      });
+    }
+    const code = batchFatalCode(cause);
+    if (code !== 'IO_ERROR' && code !== 'CORRUPT' && this.#probe()) return false;
+    this.#host.log('warn', 'writer connection reopens after a failed batch', { code });
+    try {
+      const db = await this.#open();
+      applyConnectionSettings(db, 'writer', this.#settings);
+      const old = this.#db;
+      this.#db = db;
+      this.#cache.clear();
+      try {
+        old.close();
+      } catch {
+        // The old connection is already unusable; closing it is best effort.
+      }
+      return true;
+    } catch (error) {
+      this.#broken = error;
+      this.#host.log('error', 'writer connection could not be reopened; every write will fail', {
+        code: (error as { code?: string }).code,
+      });
+      return false;
+    }
+  }
+
+  /** True when the connection still answers a read. */
+  #probe(): boolean {
+    try {
+      this.#db.prepare('SELECT count(*) FROM sqlite_schema').raw(true).get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #restoreSynchronous(): void {
+    try {
+      this.#db.exec(`PRAGMA synchronous = ${this.#settings.synchronous}`);
+    } catch (error) {
+      // Never leave the writer at NORMAL: a later critical batch would be acknowledged
+      // without its fsync. Mark the writer broken so that batches fail instead.
+      this.#broken = error;
+    }
+  }
+
+  /** Reads one PRAGMA on the writer connection. */
+  pragma(name: string): unknown {
+    return this.#db.prepare(`PRAGMA ${name}`).raw(true).get();
+  }
+
+  /** Runs `PRAGMA wal_checkpoint(mode)`. */
+  checkpoint(mode: CheckpointMode): CheckpointResult {
+    const started = performance.now();
+    const row = this.#db.prepare(`PRAGMA wal_checkpoint(${mode})`).raw(true).get() as number[];
+    return {
+      mode,
+      busy: row[0] === 1,
+      logFrames: row[1] ?? 0,
+      checkpointedFrames: row[2] ?? 0,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.#cache.clear();
+    this.#db.close();
+  }
+}
+
+/** The error every unit of a failed batch receives. */
+function batchError(cause: unknown): WireError {
+  if (cause instanceof WalguardError) return toWireError(cause);
+  const code = batchFatalCode(cause) ?? 'IO_ERROR';
+  const reason = (cause as { message?: string } | null)?.message ?? String(cause);
+  const what = {
+    DISK_FULL: 'the disk is full',
+    IO_ERROR: 'the operating system reported an I/O error',
+    CORRUPT: 'the database file is damaged',
+    LOCKED: 'another connection holds the database lock',
+  }[code as 'DISK_FULL' | 'IO_ERROR' | 'CORRUPT' | 'LOCKED'];
+  return toWireError(
+    new WalguardError(
+      code,
+      `The batch was rolled back and none of its writes are visible: ${what ?? reason} (${reason})`,
+      { cause },
+    ),
+  );
+}
+
+/**
+ * Converts parameters to what the engine binds: booleans become 0/1 (libsql 0.5.29 panics
+ * and aborts the process on a boolean), Uint8Arrays that lost their Buffer class crossing the
+ * thread boundary become Buffers again (no copy).
+ */
+function bindable(params: readonly unknown[]): unknown[] {
+  let out: unknown[] | undefined;
+  for (let i = 0; i < params.length; i++) {
+    const value = params[i];
+    let mapped: unknown = value;
+    if (typeof value === 'boolean') mapped = value ? 1 : 0;
+    else if (value instanceof Uint8Array && !Buffer.isBuffer(value)) {
+      mapped = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    }
+    if (mapped !== value) {
+      out ??= params.slice();
+      out[i] = mapped;
+    }
+  }
+  return out ?? (params as unknown[]);
+}
+
+/**
+ * Builds row objects from raw rows. Raw mode is used because libsql's object rows carry an
+ * extra `_metadata` key and return BLOBs as ArrayBuffer, while raw rows return Buffers.
+ */
+export function toObjects(
+  statement: SqliteStatement,
+  rows: unknown[][],
+): Record<string, unknown>[] {
+  if (rows.length === 0) return [];
+  const names = statement.columns().map((c) => c.name);
+  const out = new Array<Record<string, unknown>>(rows.length);
+  for (let r = 0; r < rows.length; r++) {
+    const raw = rows[r]!;
+    const row: Record<string, unknown> = {};
+    for (let c = 0; c < names.length; c++) row[names[c]!] = raw[c];
+    out[r] = row;
+  }
+  return out;
+}
+
+export { bindable };

@@ -1,0 +1,33 @@
+/**
+ * A unit: what the contract calls "all or nothing" — one `write()`, one Kysely write, one
+ * `defer()`, or one interactive transaction. The queue moves units; the writer applies each
+ * under its own SAVEPOINT.
+ */
+import type { StatementResult, WireStatement, WireUnit } from '../queue/protocol.js';
+
+/** A unit waiting in, or taken from, the write queue. */
+export interface Unit {
+  /** What the writer runs. */
+  readonly wire: WireUnit;
+  /** Critical units are acknowledged only after a COMMIT with the configured `synchronous`; deferred ones are not awaited. */
+  readonly critical: boolean;
+  /** Approximate size of its SQL and parameters, for the queue's byte bounds. */
+  readonly bytes: number;
+  /** `performance.now()` when it was submitted. */
+  readonly submittedAt: number;
+  /** Called once its batch committed and it succeeded. */
+  resolve(results: StatementResult[]): void;
+  /** Called once it failed alone, or its batch failed. */
+  reject(error: Error): void;
+}
+
+/** Approximate bytes of one statement: SQL text plus parameter payloads. */
+export function statementBytes(statement: WireStatement): number {
+  let bytes = statement.sql.length + 16;
+  for (const p of statement.params) {
+    if (typeof p === 'string') bytes += p.length;
+    else if (p instanceof Uint8Array) bytes += p.byteLength;
+    else bytes += 8;
+  }
+  return bytes;
+}

@@ -1,0 +1,485 @@
+/**
+ * `Walguard<DB>`: an open database. It owns the writer worker, the reader connection, the
+ * write queue and the Kysely instance, and gives the app its public surface.
+ */
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { type CompiledQuery, Kysely, type Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import type { ConnectionSettings, SettingsReadBack } from './durability/connection-settings.js';
+import { toUnitError, WalguardError } from './errors.js';
+import { type ResolvedOptions, resolveOptions, type WalguardOptions } from './options.js';
+import type {
+  CheckpointMode,
+  CheckpointResult,
+  StatementResult,
+  WireStatement,
+} from './queue/protocol.js';
+import type { LatencySummary } from './queue/queue-stats.js';
+import { type BatchInfo, WriteQueue } from './queue/write-queue.js';
+import { WriterClient } from './queue/writer-client.js';
+import type { QueryBackend } from './repo/query-backend.js';
+import { Reader } from './repo/reader.js';
+import { WalguardDialect } from './repo/walguard-dialect.js';
+import { openSqlite } from './sqlite-types.js';
+import { InteractiveTransaction } from './tx/interactive-transaction.js';
+import { statementBytes, type Unit } from './tx/unit.js';
+
+/** Something `write()` and `defer()` accept: a Kysely query builder, `sql` template, or compiled query. */
+export type Writable<O = unknown> =
+  | { compile(): CompiledQuery<O> }
+  | { compile(executorProvider: never): CompiledQuery<O> }
+  | CompiledQuery<O>;
+
+/** The row type of a `Writable`. */
+export type OutputOf<W> =
+  W extends CompiledQuery<infer O>
+    ? O
+    : W extends { compile(...args: never[]): CompiledQuery<infer O> }
+      ? O
+      : unknown;
+
+/** The result of one statement of a `write()`. */
+export interface WriteResult<O> {
+  /** Rows, for statements that return rows (`… RETURNING`, selects). */
+  rows: O[];
+  /** Rows changed, for statements that return no rows. */
+  numAffectedRows?: bigint;
+  /** Last inserted rowid, for statements that return no rows. */
+  insertId?: bigint;
+}
+
+/** `write()`'s result: one `WriteResult` per statement, shaped like what the function returned. */
+export type WriteResults<W> = W extends readonly unknown[]
+  ? { -readonly [K in keyof W]: WriteResult<OutputOf<W[K]>> }
+  : WriteResult<OutputOf<W>>;
+
+/** Payload of the `commit` event. */
+export type CommitEvent = BatchInfo;
+
+/** Payload of the `checkpoint` event. */
+export type CheckpointEvent = CheckpointResult & {
+  /** Why it ran: on demand, on close, … */
+  reason: 'manual' | 'close' | 'idle' | 'wal-size';
+};
+
+/** The events of `Walguard`. */
+export interface WalguardEvents {
+  /** A deferred unit failed, or a batch failed as a whole. Never thrown when no one listens. */
+  error: [error: Error];
+  /** A batch committed (or failed: `error` is set). */
+  commit: [event: CommitEvent];
+  /** A checkpoint ran. */
+  checkpoint: [event: CheckpointEvent];
+  /** A backup was written. */
+  backup: [event: { path: string; bytes: number; durationMs: number }];
+}
+
+/** A snapshot of the database's counters. */
+export interface WalguardStats {
+  /** Write transactions committed. */
+  commits: number;
+  /** Of those, deferred-only commits made without their own fsync. */
+  relaxedCommits: number;
+  /** Write units acknowledged. */
+  units: number;
+  /** Write units rejected (their own SQL error, or their batch failed). */
+  failedUnits: number;
+  /** Batches that failed as a whole. */
+  failedBatches: number;
+  /** Units queued, waiting for room, or in the batch in flight now. */
+  pending: number;
+  /** Deferred units not yet applied. */
+  deferredPending: number;
+  /** Deferred units applied. */
+  deferredUnits: number;
+  /** Deferred units that failed. */
+  deferredErrors: number;
+  /** Callers turned away with `QUEUE_FULL`. */
+  queueFull: number;
+  /** Bytes of SQL and parameters waiting in the queue. */
+  pendingBytes: number;
+  /** Size of the `-wal` file now, in bytes. */
+  walBytes: number;
+  /** Largest batch so far, in units. */
+  maxBatchUnits: number;
+  /** BEGIN-to-COMMIT time per batch, in ms. */
+  commitLatencyMs: LatencySummary;
+  /** Submission-to-acknowledgement time per critical unit, in ms. */
+  ackLatencyMs: LatencySummary;
+  /** Units per batch. */
+  batchSize: LatencySummary;
+  /** Checkpoints run by walguard. */
+  checkpoints: number;
+  /** The last checkpoint walguard ran. */
+  lastCheckpoint: CheckpointEvent | undefined;
+  /** The settings as read back from each connection at open. */
+  settings: { writer: SettingsReadBack; reader: SettingsReadBack };
+}
+
+/** Integrity check levels: `quick` runs `quick_check`, `full` runs `integrity_check`. */
+export type CheckLevel = 'quick' | 'full';
+
+/** The result of `check()`. */
+export interface CheckResult {
+  /** True when the check reported `ok`. */
+  ok: boolean;
+  /** The level run. */
+  level: CheckLevel;
+  /** The check's messages (`['ok']` when healthy; at most 100). */
+  messages: string[];
+  /** How long it took, in ms. */
+  durationMs: number;
+}
+
+type Listener<A extends unknown[]> = (...args: A) => void;
+
+export class Walguard<DB> {
+  /** The typed query builder: reads go to the reader, writes through the queue. */
+  readonly kysely: Kysely<DB>;
+  /** The Kysely dialect behind `kysely`, for apps that build their own `Kysely` (plugins). */
+  readonly dialect: WalguardDialect;
+  /** The resolved, frozen options. */
+  readonly options: ResolvedOptions;
+
+  readonly #events = new EventEmitter();
+  readonly #logger: Logger;
+  readonly #queue: WriteQueue;
+  readonly #client: WriterClient;
+  readonly #reader: Reader;
+  readonly #settings: { writer: SettingsReadBack; reader: SettingsReadBack };
+  /** Set once `close()` was called; new work fails with `CLOSED`. */
+  #closing: Promise<void> | undefined;
+  #checkpoints = 0;
+  #lastCheckpoint: CheckpointEvent | undefined;
+
+  private constructor(
+    options: ResolvedOptions,
+    client: WriterClient,
+    reader: Reader,
+    settings: { writer: SettingsReadBack; reader: SettingsReadBack },
+  ) {
+    this.options = options;
+    this.#logger = options.logger;
+    this.#client = client;
+    this.#reader = reader;
+    this.#settings = settings;
+    this.#queue = new WriteQueue(options, client, (info) => this.#onBatch(info));
+    const backend: QueryBackend = {
+      reader,
+      assertOpen: () => this.#assertOpen(),
+      submit: (statements) => this.#submit(statements, true),
+      beginTransaction: () => {
+        this.#assertOpen();
+        return InteractiveTransaction.begin(this.#queue, this.#client);
+      },
+    };
+    this.dialect = new WalguardDialect(backend);
+    this.kysely = new Kysely<DB>({ dialect: this.dialect });
+  }
+
+  /** Opens a database; see `openDatabase`. */
+  static async open<DB>(input: WalguardOptions): Promise<Walguard<DB>> {
+    const options = resolveOptions(input);
+    const log = options.logger;
+    fs.mkdirSync(path.dirname(options.path), { recursive: true });
+    const settings: ConnectionSettings = {
+      synchronous: options.synchronous,
+      busyTimeoutMs: options.busyTimeoutMs,
+      cacheSizeKiB: options.cacheSizeKiB,
+      walAutocheckpointPages: options.walAutocheckpointPages,
+    };
+    const encryptionKey =
+      options.encryption !== undefined && 'key' in options.encryption
+        ? options.encryption.key
+        : undefined;
+    const { client, settings: writer } = await WriterClient.start(
+      {
+        path: options.path,
+        encryptionKey,
+        settings,
+        transactionTimeoutMs: options.transactionTimeoutMs,
+      },
+      log,
+    );
+    log.info({ step: 'writer', settings: writer }, 'writer connection open, settings verified');
+    let reader: Reader;
+    let readerSettings: SettingsReadBack;
+    try {
+      const db = await openSqlite(
+        options.path,
+        encryptionKey === undefined ? {} : { encryptionKey },
+      );
+      reader = new Reader(db, settings);
+      readerSettings = reader.settings;
+    } catch (error) {
+      await client.close();
+      throw error;
+    }
+    log.info(
+      { step: 'reader', settings: readerSettings },
+      'reader connection open, settings verified',
+    );
+    return new Walguard<DB>(options, client, reader, { writer, reader: readerSettings });
+  }
+
+  /**
+   * Runs the statements `fn` returns (a query builder, or an array of them) as one critical
+   * unit — all or nothing — and resolves once they are durable, with one result per statement.
+   * The builders must not be executed by `fn`; for statements that depend on each other's
+   * results, use `transaction()`.
+   */
+  async write<W extends Writable | readonly Writable[]>(
+    fn: (db: Kysely<DB>) => W,
+  ): Promise<WriteResults<W>> {
+    const built = fn(this.kysely);
+    const list = Array.isArray(built) ? (built as readonly Writable[]) : [built as Writable];
+    const results = await this.#submit(
+      list.map((w) => this.#compile(w)),
+      true,
+    );
+    return (Array.isArray(built) ? results : results[0]) as WriteResults<W>;
+  }
+
+  /**
+   * Queues the statements `fn` returns as one deferred unit: applied within `deferredFlushMs`
+   * without waiting for its own fsync, durable with the next critical commit or checkpoint,
+   * always flushed by `close()`. Resolves as soon as the unit is queued (at once, unless the
+   * queue is full: then when there is room — backpressure). Ignoring the promise is safe: it
+   * never causes an unhandled rejection. Failures of the unit itself go to the logger, the
+   * `error` event and `stats().deferredErrors`.
+   */
+  defer(fn: (db: Kysely<DB>) => Writable | readonly Writable[]): Promise<void> {
+    let statements: WireStatement[];
+    try {
+      this.#assertOpen();
+      const built = fn(this.kysely);
+      const list = Array.isArray(built) ? (built as readonly Writable[]) : [built as Writable];
+      statements = list.map((w) => this.#compile(w));
+    } catch (error) {
+      return this.#deferredFailure(error as Error);
+    }
+    const unit = this.#unit(
+      statements,
+      false,
+      () => {},
+      (error) => this.#reportDeferred(error),
+    );
+    const admitted = this.#queue.add(unit);
+    if (admitted === undefined) return Promise.resolve();
+    return admitted.catch((error: Error) => this.#deferredFailure(error));
+  }
+
+  /**
+   * Runs `fn` as an interactive transaction (one unit): its statements run on the writer under
+   * a savepoint, its reads see its own writes; it commits when `fn` resolves and rolls back
+   * alone when `fn` throws. Resolves with `fn`'s result once the transaction is durable.
+   */
+  transaction<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+    return this.kysely.transaction().execute(fn);
+  }
+
+  /** Runs a WAL checkpoint between batches (default `PASSIVE`). */
+  async checkpoint(mode: CheckpointMode = 'PASSIVE'): Promise<CheckpointEvent> {
+    this.#assertOpen();
+    return this.#checkpoint(mode, 'manual');
+  }
+
+  /** Runs `quick_check` (default) or `integrity_check` on the reader connection. */
+  async check(level: CheckLevel = 'quick'): Promise<CheckResult> {
+    this.#assertOpen();
+    const started = performance.now();
+    const rows = this.#reader.rawRows(
+      `PRAGMA ${level === 'full' ? 'integrity_check' : 'quick_check'}(100)`,
+    );
+    const messages = rows.map((r) => String(r[0]));
+    return {
+      ok: messages.length === 1 && messages[0] === 'ok',
+      level,
+      messages,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  /** A snapshot of the counters. */
+  stats(): WalguardStats {
+    const s = this.#queue.stats;
+    let walBytes = 0;
+    try {
+      walBytes = fs.statSync(`${this.options.path}-wal`).size;
+    } catch {
+      // No WAL file (after a TRUNCATE on close, or before the first write): zero bytes.
+    }
+    return {
+      commits: s.commits,
+      relaxedCommits: s.relaxedCommits,
+      units: s.units,
+      failedUnits: s.failedUnits,
+      failedBatches: s.failedBatches,
+      pending: this.#queue.pending,
+      deferredPending: this.#queue.deferredPending,
+      deferredUnits: s.deferredUnits,
+      deferredErrors: s.deferredErrors,
+      queueFull: s.queueFull,
+      pendingBytes: this.#queue.pendingBytes,
+      walBytes,
+      maxBatchUnits: s.maxBatchUnits,
+      commitLatencyMs: s.commitLatency.summary(),
+      ackLatencyMs: s.ackLatency.summary(),
+      batchSize: s.batchSizes.summary(),
+      checkpoints: this.#checkpoints,
+      lastCheckpoint: this.#lastCheckpoint,
+      settings: this.#settings,
+    };
+  }
+
+  /** Reads a PRAGMA on the writer connection, between batches (for diagnostics and tests). */
+  async writerPragma(name: string): Promise<unknown> {
+    this.#assertOpen();
+    const row = await this.#queue.exclusive(() => this.#client.pragma(name));
+    return row?.[0];
+  }
+
+  /** True once `close()` has been called. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Stops intake (new work fails with `CLOSED`), drains every queued unit (critical and
+   * deferred), runs `wal_checkpoint(TRUNCATE)`, and closes both connections and the worker.
+   * Safe to call more than once: every call returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const log = this.#logger;
+    log.info({ pending: this.#queue.pending }, 'closing: draining the write queue');
+    await this.#queue.drain();
+    try {
+      this.#reader.close();
+    } catch (error) {
+      log.warn({ err: error }, 'closing the reader failed');
+    }
+    try {
+      const result = await this.#checkpoint('TRUNCATE', 'close');
+      if (result.busy) log.warn(result, 'the closing checkpoint could not finish');
+    } catch (error) {
+      log.error(
+        { err: error },
+        'the closing checkpoint failed; the WAL stays and is replayed on next open',
+      );
+    }
+    await this.#client.close();
+    log.info('closed');
+  }
+
+  on<E extends keyof WalguardEvents>(event: E, listener: Listener<WalguardEvents[E]>): this {
+    this.#events.on(event, listener as Listener<unknown[]>);
+    return this;
+  }
+
+  once<E extends keyof WalguardEvents>(event: E, listener: Listener<WalguardEvents[E]>): this {
+    this.#events.once(event, listener as Listener<unknown[]>);
+    return this;
+  }
+
+  off<E extends keyof WalguardEvents>(event: E, listener: Listener<WalguardEvents[E]>): this {
+    this.#events.off(event, listener as Listener<unknown[]>);
+    return this;
+  }
+
+  async #checkpoint(
+    mode: CheckpointMode,
+    reason: CheckpointEvent['reason'],
+  ): Promise<CheckpointEvent> {
+    const result = await this.#queue.exclusive(() => this.#client.checkpoint(mode));
+    const event: CheckpointEvent = { ...result, reason };
+    this.#checkpoints++;
+    this.#lastCheckpoint = event;
+    this.#logger.debug(event, 'checkpoint');
+    this.#events.emit('checkpoint', event);
+    return event;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing !== undefined) {
+      throw new WalguardError('CLOSED', 'The database is closed; nothing was queued');
+    }
+  }
+
+  #compile(w: Writable): WireStatement {
+    const compiled: CompiledQuery =
+      'compile' in w ? (w.compile as (p: unknown) => CompiledQuery)(this.kysely) : w;
+    return { sql: compiled.sql, params: compiled.parameters };
+  }
+
+  #unit(
+    statements: WireStatement[],
+    critical: boolean,
+    resolve: (results: StatementResult[]) => void,
+    reject: (error: Error) => void,
+  ): Unit {
+    let bytes = 0;
+    for (const s of statements) bytes += statementBytes(s);
+    return {
+      wire: { kind: 'statements', statements },
+      critical,
+      bytes,
+      submittedAt: performance.now(),
+      resolve,
+      reject,
+    };
+  }
+
+  async #submit(statements: WireStatement[], critical: boolean): Promise<StatementResult[]> {
+    this.#assertOpen();
+    let unit!: Unit;
+    const done = new Promise<StatementResult[]>((resolve, reject) => {
+      unit = this.#unit(statements, critical, resolve, reject);
+    });
+    const admitted = this.#queue.add(unit);
+    if (admitted !== undefined) await admitted;
+    return done;
+  }
+
+  /** A deferred unit that could not be queued: reported, and the returned promise rejects (handled). */
+  #deferredFailure(error: Error): Promise<void> {
+    const unitError = error instanceof WalguardError ? error : toUnitError(error);
+    this.#reportDeferred(unitError);
+    const p = Promise.reject(unitError);
+    p.catch(() => {});
+    return p;
+  }
+
+  #reportDeferred(error: Error): void {
+    this.#logger.error(
+      { err: error, code: (error as { code?: string }).code },
+      'a deferred write failed',
+    );
+    if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
+  }
+
+  #onBatch(info: BatchInfo): void {
+    if (info.error !== undefined) {
+      this.#logger.error(
+        { err: info.error, units: info.units, code: (info.error as { code?: string }).code },
+        'a write batch failed; every unit of it was rejected',
+      );
+    }
+    if (this.#events.listenerCount('commit') > 0) this.#events.emit('commit', info);
+  }
+}
+
+/**
+ * Opens (creating if needed) a walguard database at `options.path`: one writer connection in
+ * a worker thread and one reader connection, each with every setting applied and read back.
+ */
+export function openDatabase<DB>(options: WalguardOptions): Promise<Walguard<DB>> {
+  return Walguard.open<DB>(options);
+}
