@@ -18,6 +18,7 @@ import type {
   WireStatement,
 } from './queue/protocol.js';
 import type { LatencySummary } from './queue/queue-stats.js';
+import { SubmissionOrderPlugin } from './queue/submission-order.js';
 import { type BatchInfo, WriteQueue } from './queue/write-queue.js';
 import { WriterClient } from './queue/writer-client.js';
 import type { QueryBackend } from './repo/query-backend.js';
@@ -143,6 +144,12 @@ export class Walguard<DB> {
   readonly dialect: WalguardDialect;
   /** The resolved, frozen options. */
   readonly options: ResolvedOptions;
+  /**
+   * The plugin that stamps each query with its call-time place in submission order. `kysely`
+   * carries it; add it to a `Kysely` you build on `dialect` to order that instance's writes
+   * by call time too (see `submission-order.ts`).
+   */
+  readonly orderingPlugin: SubmissionOrderPlugin;
 
   readonly #events = new EventEmitter();
   readonly #logger: Logger;
@@ -152,6 +159,8 @@ export class Walguard<DB> {
   readonly #settings: { writer: SettingsReadBack; reader: SettingsReadBack };
   /** Set once `close()` was called; new work fails with `CLOSED`. */
   #closing: Promise<void> | undefined;
+  /** The ticket taken by `close()`: work called before it is still accepted and drained. */
+  #closeTicket = Number.POSITIVE_INFINITY;
   #checkpoints = 0;
   #lastCheckpoint: CheckpointEvent | undefined;
 
@@ -167,17 +176,19 @@ export class Walguard<DB> {
     this.#reader = reader;
     this.#settings = settings;
     this.#queue = new WriteQueue(options, client, (info) => this.#onBatch(info));
+    this.orderingPlugin = new SubmissionOrderPlugin(this.#queue.tickets);
     const backend: QueryBackend = {
       reader,
-      assertOpen: () => this.#assertOpen(),
-      submit: (statements) => this.#submit(statements, true),
+      assertOpen: (ticket) => this.#assertOpen(ticket),
+      ticketOf: (queryId) => this.orderingPlugin.ticketOf(queryId),
+      submit: (statements, ticket) => this.#submit(statements, true, ticket),
       beginTransaction: () => {
         this.#assertOpen();
         return InteractiveTransaction.begin(this.#queue, this.#client);
       },
     };
     this.dialect = new WalguardDialect(backend);
-    this.kysely = new Kysely<DB>({ dialect: this.dialect });
+    this.kysely = new Kysely<DB>({ dialect: this.dialect, plugins: [this.orderingPlugin] });
   }
 
   /** Opens a database; see `openDatabase`. */
@@ -231,14 +242,17 @@ export class Walguard<DB> {
    * The builders must not be executed by `fn`; for statements that depend on each other's
    * results, use `transaction()`.
    */
-  async write<W extends Writable | readonly Writable[]>(
+  async write<const W extends Writable | readonly Writable[]>(
     fn: (db: Kysely<DB>) => W,
   ): Promise<WriteResults<W>> {
+    const ticket = this.#queue.tickets.take();
+    this.#assertOpen();
     const built = fn(this.kysely);
     const list = Array.isArray(built) ? (built as readonly Writable[]) : [built as Writable];
     const results = await this.#submit(
       list.map((w) => this.#compile(w)),
       true,
+      ticket,
     );
     return (Array.isArray(built) ? results : results[0]) as WriteResults<W>;
   }
@@ -253,6 +267,7 @@ export class Walguard<DB> {
    */
   defer(fn: (db: Kysely<DB>) => Writable | readonly Writable[]): Promise<void> {
     let statements: WireStatement[];
+    const ticket = this.#queue.tickets.take();
     try {
       this.#assertOpen();
       const built = fn(this.kysely);
@@ -264,6 +279,7 @@ export class Walguard<DB> {
     const unit = this.#unit(
       statements,
       false,
+      ticket,
       () => {},
       (error) => this.#reportDeferred(error),
     );
@@ -353,12 +369,15 @@ export class Walguard<DB> {
    * Safe to call more than once: every call returns the same promise.
    */
   close(): Promise<void> {
+    if (this.#closing === undefined) this.#closeTicket = this.#queue.tickets.take();
     this.#closing ??= this.#close();
     return this.#closing;
   }
 
   async #close(): Promise<void> {
     const log = this.#logger;
+    // Let Kysely calls made before close() finish their async hops into the queue.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     log.info({ pending: this.#queue.pending }, 'closing: draining the write queue');
     await this.#queue.drain();
     try {
@@ -407,8 +426,8 @@ export class Walguard<DB> {
     return event;
   }
 
-  #assertOpen(): void {
-    if (this.#closing !== undefined) {
+  #assertOpen(ticket?: number): void {
+    if (this.#closing !== undefined && !(ticket !== undefined && ticket < this.#closeTicket)) {
       throw new WalguardError('CLOSED', 'The database is closed; nothing was queued');
     }
   }
@@ -422,6 +441,7 @@ export class Walguard<DB> {
   #unit(
     statements: WireStatement[],
     critical: boolean,
+    ticket: number | undefined,
     resolve: (results: StatementResult[]) => void,
     reject: (error: Error) => void,
   ): Unit {
@@ -431,17 +451,22 @@ export class Walguard<DB> {
       wire: { kind: 'statements', statements },
       critical,
       bytes,
+      ticket: ticket ?? 0,
       submittedAt: performance.now(),
       resolve,
       reject,
     };
   }
 
-  async #submit(statements: WireStatement[], critical: boolean): Promise<StatementResult[]> {
-    this.#assertOpen();
+  async #submit(
+    statements: WireStatement[],
+    critical: boolean,
+    ticket: number | undefined,
+  ): Promise<StatementResult[]> {
+    this.#assertOpen(ticket);
     let unit!: Unit;
     const done = new Promise<StatementResult[]>((resolve, reject) => {
-      unit = this.#unit(statements, critical, resolve, reject);
+      unit = this.#unit(statements, critical, ticket, resolve, reject);
     });
     const admitted = this.#queue.add(unit);
     if (admitted !== undefined) await admitted;

@@ -8,9 +8,11 @@
  * can add a wait before a batch starts, for workloads that trickle in.
  *
  * Invariants:
- * - Submission order: units enter the FIFO in the order `add()` was called — a caller that
- *   had to wait for room blocks everyone behind it, even when a later, smaller unit would
- *   fit — and batches are taken from its head, so the writer applies them in that order.
+ * - Submission order: units enter the FIFO in ticket order (the order they were called; see
+ *   `submission-order.ts`), a batch is taken one `setImmediate` after it was scheduled so that
+ *   every unit called in the current macrotask has arrived, and batches are taken from the
+ *   FIFO's head. A caller that had to wait for room blocks everyone behind it, even when a
+ *   later, smaller unit would fit.
  * - One batch at a time: batches (and checkpoints and pragmas, through `exclusive()`) run as
  *   tasks of a p-queue with concurrency 1, so the writer never sees two at once.
  * - Bounded memory: at most `maxPendingUnits` units / `maxPendingBytes` bytes wait in the
@@ -29,6 +31,7 @@ import { fromWireError, WalguardError } from '../errors.js';
 import type { Unit } from '../tx/unit.js';
 import type { BatchReply } from './protocol.js';
 import { QueueStats } from './queue-stats.js';
+import { TicketCounter } from './submission-order.js';
 
 /** Limits of the queue (see `WalguardOptions` for meaning and defaults). */
 export interface WriteQueueLimits {
@@ -98,6 +101,8 @@ export class WriteQueue {
   #deferredInFlight = 0;
   /** Counters and latency samples. */
   readonly stats = new QueueStats();
+  /** Hands out submission tickets. */
+  readonly tickets = new TicketCounter();
 
   constructor(limits: WriteQueueLimits, runner: BatchRunner, onBatch: (info: BatchInfo) => void) {
     this.#limits = Object.freeze({ ...limits });
@@ -128,6 +133,7 @@ export class WriteQueue {
    * nothing), or a promise that settles when it was admitted or turned away (`QUEUE_FULL`).
    */
   add(unit: Unit): Promise<void> | undefined {
+    if (unit.ticket === 0) unit.ticket = this.tickets.take();
     if (this.#waiters.length === 0 && this.#hasRoom(unit)) {
       this.#push(unit);
       return undefined;
@@ -159,7 +165,7 @@ export class WriteQueue {
           this.#admitWaiters();
         }, this.#limits.queueTimeoutMs);
       }
-      this.#waiters.push(waiter);
+      insertByTicket(this.#waiters, waiter, (w) => w.unit.ticket, 0);
     });
   }
 
@@ -202,7 +208,7 @@ export class WriteQueue {
   }
 
   #push(unit: Unit): void {
-    this.#fifo.push(unit);
+    insertByTicket(this.#fifo, unit, (u) => u.ticket, this.#head);
     this.#bytes += unit.bytes;
     if (unit.critical) {
       this.#criticalQueued++;
@@ -247,6 +253,10 @@ export class WriteQueue {
 
   /** Takes a batch from the head of the FIFO and has the writer commit it. */
   async #runOneBatch(): Promise<void> {
+    // One turn of the event loop, so that units called in this macrotask but still inside
+    // Kysely's async executor arrive and take their place by ticket. It also coalesces a
+    // burst of same-tick calls into one batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.#limits.lingerMs > 0 && this.#fifo.length - this.#head < this.#limits.maxBatchUnits) {
       await sleep(this.#limits.lingerMs);
     }
@@ -361,4 +371,13 @@ export class WriteQueue {
     }
     this.#onBatch({ units: batch.length, critical, succeeded: 0, durable, commitMs, error });
   }
+}
+
+/** Inserts `item` into `list` (from index `from`) keeping it ordered by `key`; O(1) for in-order arrivals. */
+function insertByTicket<T>(list: T[], item: T, key: (x: T) => number, from: number): void {
+  const k = key(item);
+  let at = list.length;
+  while (at > from && key(list[at - 1]!) > k) at--;
+  if (at === list.length) list.push(item);
+  else list.splice(at, 0, item);
 }

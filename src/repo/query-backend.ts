@@ -6,10 +6,12 @@ import type { Reader } from './reader.js';
 export interface QueryBackend {
   /** The read connection. */
   readonly reader: Reader;
-  /** Throws `CLOSED` when the database no longer accepts work. */
-  assertOpen(): void;
+  /** Throws `CLOSED` when the database no longer accepts work called at `ticket` (none: now). */
+  assertOpen(ticket?: number): void;
+  /** The submission ticket taken when `db.kysely` compiled this query, if any. */
+  ticketOf(queryId: object | undefined): number | undefined;
   /** Queues statements as one critical unit; resolves with their results once durable. */
-  submit(statements: WireStatement[]): Promise<StatementResult[]>;
+  submit(statements: WireStatement[], ticket: number | undefined): Promise<StatementResult[]>;
   /** Queues an interactive transaction; resolves once the writer has opened it. */
   beginTransaction(): Promise<InteractiveTransaction>;
 }

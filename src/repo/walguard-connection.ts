@@ -47,7 +47,8 @@ export class WalguardConnection implements DatabaseConnection {
     if (this.#tx !== undefined) {
       return asQueryResult<R>(await this.#tx.execute(statement));
     }
-    this.#backend.assertOpen();
+    const ticket = this.#backend.ticketOf(compiledQuery.queryId);
+    this.#backend.assertOpen(ticket);
     const kind = query?.kind;
     if (kind === 'SelectQueryNode') {
       return asQueryResult<R>(this.#backend.reader.query(sql, parameters));
@@ -59,7 +60,7 @@ export class WalguardConnection implements DatabaseConnection {
         if (error !== MUST_WRITE) throw error;
       }
     }
-    const [result] = await this.#backend.submit([statement]);
+    const [result] = await this.#backend.submit([statement], ticket);
     return asQueryResult<R>(result!);
   }
 

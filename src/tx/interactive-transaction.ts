@@ -57,6 +57,7 @@ export class InteractiveTransaction {
       wire: { kind: 'interactive', txId },
       critical: true,
       bytes: 64,
+      ticket: 0,
       submittedAt: performance.now(),
       resolve: resolveDone,
       reject: rejectDone,

@@ -13,6 +13,8 @@ export interface Unit {
   readonly critical: boolean;
   /** Approximate size of its SQL and parameters, for the queue's byte bounds. */
   readonly bytes: number;
+  /** Its place in submission order, taken when it was called (see `submission-order.ts`); 0 = take one on arrival. */
+  ticket: number;
   /** `performance.now()` when it was submitted. */
   readonly submittedAt: number;
   /** Called once its batch committed and it succeeded. */

@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'libsql';
+import { afterEach } from 'vitest';
+import { openDatabase, type Walguard, type WalguardOptions } from '../src/index.js';
+
+const opened: Walguard<unknown>[] = [];
+
+afterEach(async () => {
+  for (const db of opened.splice(0)) await db.close();
+});
+
+/** A fresh temporary folder. */
+export function tempDir(prefix = 'walguard-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Opens a database in a fresh folder; closed after the test. */
+export async function openTemp<DB>(
+  options: Partial<WalguardOptions> = {},
+): Promise<Walguard<DB> & { path: string }> {
+  const file = options.path ?? path.join(tempDir(), 'test.db');
+  const db = await openDatabase<DB>({ logger: false, ...options, path: file });
+  opened.push(db as Walguard<unknown>);
+  return Object.assign(db, { path: file });
+}
+
+/** Reads through a fresh connection of its own (never walguard's). */
+export function readFresh<T = Record<string, unknown>>(
+  file: string,
+  sql: string,
+  params: unknown[] = [],
+  encryptionKey?: string,
+): T[] {
+  const db = new Database(file, (encryptionKey ? { encryptionKey } : {}) as never);
+  try {
+    const statement = db.prepare(sql);
+    const rows = statement.all(params) as Record<string, unknown>[];
+    for (const row of rows) delete row._metadata;
+    return rows as T[];
+  } finally {
+    db.close();
+  }
+}
+
+/** Resolves after `ms`. */
+export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
