@@ -2,6 +2,8 @@
  * walguard: a durable repository layer over embedded libSQL.
  * This file only re-exports the public surface.
  */
+
+export type { BackupFile, BackupResult } from './durability/backups.js';
 export {
   isWalguardError,
   SqliteError,
@@ -9,6 +11,7 @@ export {
   type WalguardErrorCode,
   type WalguardErrorDetails,
 } from './errors.js';
+export type { BackupOptions, CheckpointOptions } from './options.js';
 export {
   defaultOptions,
   type EncryptionOptions,

@@ -55,6 +55,44 @@ export interface WalguardOptions {
   encryption?: EncryptionOptions;
   /** A pino logger (walguard logs through a child of it), or `false` for silence. Default: pino at level `warn`, or `$WALGUARD_LOG_LEVEL`. */
   logger?: Logger | false;
+  /** Integrity check run at open: `quick` (`quick_check`), `full` (`integrity_check`) or `off`. Default `quick`. */
+  integrityCheck?: 'quick' | 'full' | 'off';
+  /** What a damaged database does at open: `fail` with `CORRUPT`, or `restore` (quarantine it, then restore the newest backup that passes its check). Default `fail`. */
+  onCorruption?: 'fail' | 'restore';
+  /** Backups (see `Walguard.backup()`). */
+  backup?: BackupOptions;
+  /** Checkpoints beyond SQLite's `wal_autocheckpoint`. */
+  checkpoint?: CheckpointOptions;
+  /** Close the database on SIGINT, SIGTERM, SIGHUP and `beforeExit`, then let the process exit as it would have. Default true. */
+  handleSignals?: boolean;
+  /** How long a signal-triggered close may take before the process exits anyway, in ms (>= 1). Default 10000. */
+  shutdownTimeoutMs?: number;
+  /** How long to wait for another process to release the database, in ms (>= 0). Default 0: fail with `LOCKED` at once. */
+  lockWaitMs?: number;
+}
+
+/** Backup options. */
+export interface BackupOptions {
+  /** The backup folder. Default: `backups/` beside the database. */
+  dir?: string;
+  /** Backups always kept, newest first, integer >= 1. Default 7. */
+  keepLast?: number;
+  /** Beyond those, the newest backup of each UTC day is kept for this many days, integer >= 0. Default 7. */
+  keepDailyDays?: number;
+  /** Take a backup right after each open. Default false. */
+  onOpen?: boolean;
+  /** Take a backup before running pending migrations. Default true. */
+  beforeMigrations?: boolean;
+  /** Take a backup every this many ms while open (>= 0; 0 = never). Default 0. */
+  intervalMs?: number;
+}
+
+/** Checkpoint options. */
+export interface CheckpointOptions {
+  /** Run a PASSIVE checkpoint once the write queue has been idle this long, in ms (>= 0; 0 = never). Default 2000. */
+  idleMs?: number;
+  /** Run a TRUNCATE checkpoint when the WAL grows past this many bytes; also SQLite's `journal_size_limit` (>= 65536). Default 64 MiB. */
+  walSizeLimitBytes?: number;
 }
 
 /** Options after defaults and validation; frozen. */
@@ -76,6 +114,13 @@ export interface ResolvedOptions {
   readonly transactionTimeoutMs: number;
   readonly encryption: Readonly<EncryptionOptions> | undefined;
   readonly logger: Logger;
+  readonly integrityCheck: 'quick' | 'full' | 'off';
+  readonly onCorruption: 'fail' | 'restore';
+  readonly backup: Readonly<Required<BackupOptions>>;
+  readonly checkpoint: Readonly<Required<CheckpointOptions>>;
+  readonly handleSignals: boolean;
+  readonly shutdownTimeoutMs: number;
+  readonly lockWaitMs: number;
 }
 
 /** Defaults of every optional option (see `WalguardOptions` for meaning and units). */
@@ -93,6 +138,19 @@ export const defaultOptions = Object.freeze({
   lingerMs: 0,
   deferredFlushMs: 100,
   transactionTimeoutMs: 5000,
+  integrityCheck: 'quick' as const,
+  onCorruption: 'fail' as const,
+  backup: Object.freeze({
+    keepLast: 7,
+    keepDailyDays: 7,
+    onOpen: false,
+    beforeMigrations: true,
+    intervalMs: 0,
+  }),
+  checkpoint: Object.freeze({ idleMs: 2000, walSizeLimitBytes: 64 * 1024 * 1024 }),
+  handleSignals: true,
+  shutdownTimeoutMs: 10_000,
+  lockWaitMs: 0,
 });
 
 /** What each option must be, as said in error messages. */
@@ -113,6 +171,15 @@ const expectations: Record<string, string> = {
   transactionTimeoutMs: 'an integer >= 1',
   encryption: 'an object with exactly one of `key` or `passphrase`, a non-empty string',
   logger: 'a pino logger or false',
+  integrityCheck: "one of 'quick', 'full', 'off'",
+  onCorruption: "one of 'fail', 'restore'",
+  backup:
+    'an object with optional `dir` (string), `keepLast` (integer >= 1), `keepDailyDays` (integer >= 0), `onOpen`, `beforeMigrations` (booleans), `intervalMs` (integer >= 0)',
+  checkpoint:
+    'an object with optional `idleMs` (integer >= 0) and `walSizeLimitBytes` (integer >= 65536)',
+  handleSignals: 'a boolean',
+  shutdownTimeoutMs: 'an integer >= 1',
+  lockWaitMs: 'an integer >= 0',
 };
 
 const int = (min: number) => z.number().int().min(min);
@@ -153,6 +220,24 @@ const schema = z.strictObject({
       ),
     ])
     .optional(),
+  integrityCheck: z.enum(['quick', 'full', 'off']).optional(),
+  onCorruption: z.enum(['fail', 'restore']).optional(),
+  backup: z
+    .strictObject({
+      dir: z.string().min(1).optional(),
+      keepLast: int(1).optional(),
+      keepDailyDays: int(0).optional(),
+      onOpen: z.boolean().optional(),
+      beforeMigrations: z.boolean().optional(),
+      intervalMs: int(0).optional(),
+    })
+    .optional(),
+  checkpoint: z
+    .strictObject({ idleMs: int(0).optional(), walSizeLimitBytes: int(65536).optional() })
+    .optional(),
+  handleSignals: z.boolean().optional(),
+  shutdownTimeoutMs: int(1).optional(),
+  lockWaitMs: int(0).optional(),
 });
 
 /** Shows a given value in an error message; never shows secrets. */
@@ -216,6 +301,14 @@ export function resolveOptions(options: unknown): ResolvedOptions {
           .join('; ');
       }
       const key = String(issue.path[0] ?? 'options');
+      if (issue.path.length > 1) {
+        const dotted = issue.path.join('.');
+        const given = issue.path.reduce<unknown>(
+          (v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k],
+          options,
+        );
+        return `Expected \`${dotted}\` to be valid (${expectations[key]}), got ${show(key, given)}`;
+      }
       const given = (options as Record<string, unknown>)[key];
       return `Expected \`${key}\` to be ${expectations[key] ?? 'valid'}, got ${show(key, given)}`;
     });
@@ -247,5 +340,21 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     transactionTimeoutMs: o.transactionTimeoutMs ?? defaultOptions.transactionTimeoutMs,
     encryption: o.encryption ? Object.freeze({ ...o.encryption }) : undefined,
     logger: logger.child({ component: 'walguard' }),
+    integrityCheck: o.integrityCheck ?? defaultOptions.integrityCheck,
+    onCorruption: o.onCorruption ?? defaultOptions.onCorruption,
+    backup: Object.freeze({
+      ...defaultOptions.backup,
+      ...definedOnly(o.backup ?? {}),
+      dir: path.resolve(o.backup?.dir ?? path.join(path.dirname(path.resolve(o.path)), 'backups')),
+    }),
+    checkpoint: Object.freeze({ ...defaultOptions.checkpoint, ...definedOnly(o.checkpoint ?? {}) }),
+    handleSignals: o.handleSignals ?? defaultOptions.handleSignals,
+    shutdownTimeoutMs: o.shutdownTimeoutMs ?? defaultOptions.shutdownTimeoutMs,
+    lockWaitMs: o.lockWaitMs ?? defaultOptions.lockWaitMs,
   });
+}
+
+/** Drops keys whose value is undefined, so they do not override defaults. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -8,8 +8,23 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type CompiledQuery, Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
+import {
+  type BackupResult,
+  newestGoodBackup,
+  restoreBackup,
+  takeBackup,
+} from './durability/backups.js';
+import { Checkpointer } from './durability/checkpointer.js';
 import type { ConnectionSettings, SettingsReadBack } from './durability/connection-settings.js';
-import { toUnitError, WalguardError } from './errors.js';
+import { inspectDatabaseFile } from './durability/file-inspect.js';
+import {
+  checkFileAgainstOptions,
+  explainOpenError,
+  resolveKey,
+} from './durability/open-sequence.js';
+import { acquireProcessLock, type ProcessLock } from './durability/process-lock.js';
+import { registerForShutdown } from './durability/shutdown.js';
+import { isWalguardError, toUnitError, WalguardError } from './errors.js';
 import { type ResolvedOptions, resolveOptions, type WalguardOptions } from './options.js';
 import type {
   CheckpointMode,
@@ -114,8 +129,16 @@ export interface WalguardStats {
   batchSize: LatencySummary;
   /** Checkpoints run by walguard. */
   checkpoints: number;
+  /** Checkpoints that could not finish because a reader held an old snapshot. */
+  checkpointsBlocked: number;
   /** The last checkpoint walguard ran. */
   lastCheckpoint: CheckpointEvent | undefined;
+  /** Backups written since open. */
+  backups: number;
+  /** The last backup written since open. */
+  lastBackup: BackupResult | undefined;
+  /** Whether `fullfsync`/`checkpoint_fullfsync` are on (macOS only). */
+  fullfsync: boolean;
   /** The settings as read back from each connection at open. */
   settings: { writer: SettingsReadBack; reader: SettingsReadBack };
 }
@@ -163,14 +186,29 @@ export class Walguard<DB> {
   #closeTicket = Number.POSITIVE_INFINITY;
   #checkpoints = 0;
   #lastCheckpoint: CheckpointEvent | undefined;
+  /** This process's ownership of the database; released by close(). */
+  readonly #lock: ProcessLock;
+  /** The key in force (never logged), for backups. */
+  readonly #encryptionKey: string | undefined;
+  readonly #checkpointer: Checkpointer;
+  #unregisterShutdown: (() => void) | undefined;
+  #backupTimer: NodeJS.Timeout | undefined;
+  #backups = 0;
+  #lastBackup: BackupResult | undefined;
+  /** The backup in progress, if any: backups run one at a time. */
+  #backupRunning: Promise<BackupResult> | undefined;
 
   private constructor(
     options: ResolvedOptions,
     client: WriterClient,
     reader: Reader,
     settings: { writer: SettingsReadBack; reader: SettingsReadBack },
+    lock: ProcessLock,
+    encryptionKey: string | undefined,
   ) {
     this.options = options;
+    this.#lock = lock;
+    this.#encryptionKey = encryptionKey;
     this.#logger = options.logger;
     this.#client = client;
     this.#reader = reader;
@@ -189,51 +227,168 @@ export class Walguard<DB> {
     };
     this.dialect = new WalguardDialect(backend);
     this.kysely = new Kysely<DB>({ dialect: this.dialect, plugins: [this.orderingPlugin] });
+    this.#checkpointer = new Checkpointer(
+      options.checkpoint,
+      (mode, reason) => this.#checkpoint(mode, reason),
+      () => this.#walBytes(),
+      this.#logger,
+    );
+    if (options.handleSignals) {
+      this.#unregisterShutdown = registerForShutdown(this, options.shutdownTimeoutMs, this.#logger);
+    }
+    if (options.backup.intervalMs > 0) {
+      this.#backupTimer = setInterval(() => {
+        this.backup().catch((error: Error) =>
+          this.#reportError(error, 'a scheduled backup failed'),
+        );
+      }, options.backup.intervalMs);
+      this.#backupTimer.unref();
+    }
   }
 
-  /** Opens a database; see `openDatabase`. */
+  /** Opens a database; see `openDatabase` and `open-sequence.ts` for the steps. */
   static async open<DB>(input: WalguardOptions): Promise<Walguard<DB>> {
     const options = resolveOptions(input);
     const log = options.logger;
     fs.mkdirSync(path.dirname(options.path), { recursive: true });
+    const lock = await acquireProcessLock(options.path, { waitMs: options.lockWaitMs });
+    log.info({ step: 'lock', path: options.path }, 'process lock acquired');
+    try {
+      return await Walguard.#openLocked<DB>(options, lock, true);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** The open sequence after the lock; on `CORRUPT` with `onCorruption: 'restore'`, restores and retries once. */
+  static async #openLocked<DB>(
+    options: ResolvedOptions,
+    lock: ProcessLock,
+    mayRestore: boolean,
+  ): Promise<Walguard<DB>> {
+    try {
+      return await Walguard.#openConnections<DB>(options, lock);
+    } catch (error) {
+      if (!mayRestore || options.onCorruption !== 'restore' || !isWalguardError(error, 'CORRUPT')) {
+        throw error;
+      }
+      if (String(error.details?.path ?? '').endsWith('.keyinfo')) throw error;
+      await Walguard.#restoreNewestBackup(options, error);
+      return Walguard.#openLocked<DB>(options, lock, false);
+    }
+  }
+
+  static async #openConnections<DB>(
+    options: ResolvedOptions,
+    lock: ProcessLock,
+  ): Promise<Walguard<DB>> {
+    const log = options.logger;
+    const file = await inspectDatabaseFile(options.path);
+    log.info({ step: 'inspect', kind: file.kind, bytes: file.size }, 'database file inspected');
+    checkFileAgainstOptions(file, options);
+    const resolved = await resolveKey(file, options);
+    log.info({ step: 'key', encrypted: resolved.key !== undefined }, 'key resolved');
     const settings: ConnectionSettings = {
       synchronous: options.synchronous,
       busyTimeoutMs: options.busyTimeoutMs,
       cacheSizeKiB: options.cacheSizeKiB,
       walAutocheckpointPages: options.walAutocheckpointPages,
+      journalSizeLimitBytes: options.checkpoint.walSizeLimitBytes,
+      fullfsync: process.platform === 'darwin',
     };
-    const encryptionKey =
-      options.encryption !== undefined && 'key' in options.encryption
-        ? options.encryption.key
-        : undefined;
-    const { client, settings: writer } = await WriterClient.start(
-      {
-        path: options.path,
-        encryptionKey,
-        settings,
-        transactionTimeoutMs: options.transactionTimeoutMs,
-      },
-      log,
-    );
+    const encryptionKey = resolved.key;
+    let client: WriterClient;
+    let writer: SettingsReadBack;
+    try {
+      ({ client, settings: writer } = await WriterClient.start(
+        {
+          path: options.path,
+          encryptionKey,
+          settings,
+          transactionTimeoutMs: options.transactionTimeoutMs,
+        },
+        log,
+      ));
+    } catch (error) {
+      throw explainOpenError(error, resolved, options);
+    }
     log.info({ step: 'writer', settings: writer }, 'writer connection open, settings verified');
-    let reader: Reader;
-    let readerSettings: SettingsReadBack;
+    let reader: Reader | undefined;
     try {
       const db = await openSqlite(
         options.path,
         encryptionKey === undefined ? {} : { encryptionKey },
       );
       reader = new Reader(db, settings);
-      readerSettings = reader.settings;
+      log.info(
+        { step: 'reader', settings: reader.settings },
+        'reader connection open, settings verified',
+      );
+      if (options.integrityCheck !== 'off') {
+        const level = options.integrityCheck;
+        const messages = runCheck(reader, level);
+        log.info({ step: 'integrity', level, ok: messages.join() === 'ok' }, 'integrity checked');
+        if (messages.join() !== 'ok') {
+          throw new WalguardError(
+            'CORRUPT',
+            `${options.path} failed its ${level === 'full' ? 'integrity_check' : 'quick_check'}: ${messages.slice(0, 5).join('; ')}. The file was not changed; restore a backup (or open with onCorruption: 'restore')`,
+            { details: { path: options.path, messages: messages.slice(0, 20) } },
+          );
+        }
+      }
     } catch (error) {
+      try {
+        reader?.close();
+      } catch {
+        // Closing a reader on a damaged file is best effort; the error below is what matters.
+      }
       await client.close();
-      throw error;
+      throw explainOpenError(error, resolved, options);
     }
-    log.info(
-      { step: 'reader', settings: readerSettings },
-      'reader connection open, settings verified',
+    const db = new Walguard<DB>(
+      options,
+      client,
+      reader,
+      { writer, reader: reader.settings },
+      lock,
+      encryptionKey,
     );
-    return new Walguard<DB>(options, client, reader, { writer, reader: readerSettings });
+    log.info({ step: 'ready', path: options.path }, 'database ready');
+    if (options.backup.onOpen) await db.backup();
+    return db;
+  }
+
+  /** Quarantines the damaged database and puts the newest good backup in its place. */
+  static async #restoreNewestBackup(
+    options: ResolvedOptions,
+    damage: WalguardError,
+  ): Promise<void> {
+    const log = options.logger;
+    const name = backupName(options.path);
+    const source = options.encryption;
+    const backup = await newestGoodBackup(options.backup.dir, name, source);
+    if (backup === undefined) {
+      throw new WalguardError(
+        'CORRUPT',
+        `${damage.message} — and no backup in ${options.backup.dir} passes its check, so nothing was moved or restored`,
+        { cause: damage, details: damage.details },
+      );
+    }
+    const result = await restoreBackup(options.path, backup.path, {
+      source,
+      lockHeld: true,
+      reason: damage.message,
+    });
+    log.warn(
+      {
+        step: 'restore',
+        restoredFrom: result.restoredFrom,
+        backupTakenAt: backup.takenAt.toISOString(),
+        quarantineDir: result.quarantineDir,
+      },
+      `the database was damaged and has been replaced by the backup taken at ${backup.takenAt.toISOString()}: writes made after that time are lost from the live database (the damaged files are kept in ${result.quarantineDir})`,
+    );
   }
 
   /**
@@ -307,10 +462,7 @@ export class Walguard<DB> {
   async check(level: CheckLevel = 'quick'): Promise<CheckResult> {
     this.#assertOpen();
     const started = performance.now();
-    const rows = this.#reader.rawRows(
-      `PRAGMA ${level === 'full' ? 'integrity_check' : 'quick_check'}(100)`,
-    );
-    const messages = rows.map((r) => String(r[0]));
+    const messages = runCheck(this.#reader, level);
     return {
       ok: messages.length === 1 && messages[0] === 'ok',
       level,
@@ -319,15 +471,52 @@ export class Walguard<DB> {
     };
   }
 
+  /**
+   * Writes a verified, consistent online copy of the database to the backup folder as
+   * `<name>.<UTC timestamp>.db` (encrypted with the same key; the key file is copied beside
+   * it) and prunes old backups by the retention policy. Writers keep writing meanwhile.
+   * Backups run one at a time: a call during a running backup waits for it and then takes
+   * its own.
+   */
+  async backup(): Promise<BackupResult> {
+    this.#assertOpen();
+    const previous = this.#backupRunning;
+    const run = (async () => {
+      await previous?.catch(() => {});
+      const result = await takeBackup(this.options.path, this.#encryptionKey, {
+        dir: this.options.backup.dir,
+        name: backupName(this.options.path),
+        keepLast: this.options.backup.keepLast,
+        keepDailyDays: this.options.backup.keepDailyDays,
+      });
+      this.#backups++;
+      this.#lastBackup = result;
+      this.#logger.info(
+        {
+          path: result.path,
+          bytes: result.bytes,
+          durationMs: result.durationMs,
+          pruned: result.pruned.length,
+        },
+        'backup written and verified',
+      );
+      if (this.#events.listenerCount('backup') > 0) {
+        this.#events.emit('backup', {
+          path: result.path,
+          bytes: result.bytes,
+          durationMs: result.durationMs,
+        });
+      }
+      return result;
+    })();
+    this.#backupRunning = run;
+    return run;
+  }
+
   /** A snapshot of the counters. */
   stats(): WalguardStats {
     const s = this.#queue.stats;
-    let walBytes = 0;
-    try {
-      walBytes = fs.statSync(`${this.options.path}-wal`).size;
-    } catch {
-      // No WAL file (after a TRUNCATE on close, or before the first write): zero bytes.
-    }
+    const walBytes = this.#walBytes();
     return {
       commits: s.commits,
       relaxedCommits: s.relaxedCommits,
@@ -346,9 +535,23 @@ export class Walguard<DB> {
       ackLatencyMs: s.ackLatency.summary(),
       batchSize: s.batchSizes.summary(),
       checkpoints: this.#checkpoints,
+      checkpointsBlocked: this.#checkpointer.blocked,
       lastCheckpoint: this.#lastCheckpoint,
+      backups: this.#backups,
+      lastBackup: this.#lastBackup,
+      fullfsync: this.#settings.writer.fullfsync === 1,
       settings: this.#settings,
     };
+  }
+
+  /** Size of the `-wal` file, in bytes (0 when there is none). `stat` opens no descriptor. */
+  #walBytes(): number {
+    try {
+      return fs.statSync(`${this.options.path}-wal`).size;
+    } catch {
+      // No WAL file (after a TRUNCATE on close, or before the first write): zero bytes.
+      return 0;
+    }
   }
 
   /** Reads a PRAGMA on the writer connection, between batches (for diagnostics and tests). */
@@ -376,6 +579,9 @@ export class Walguard<DB> {
 
   async #close(): Promise<void> {
     const log = this.#logger;
+    this.#checkpointer.stop();
+    clearInterval(this.#backupTimer);
+    await this.#backupRunning?.catch(() => {});
     // Let Kysely calls made before close() finish their async hops into the queue.
     await new Promise<void>((resolve) => setImmediate(resolve));
     log.info({ pending: this.#queue.pending }, 'closing: draining the write queue');
@@ -395,6 +601,8 @@ export class Walguard<DB> {
       );
     }
     await this.#client.close();
+    await this.#lock.release();
+    this.#unregisterShutdown?.();
     log.info('closed');
   }
 
@@ -490,7 +698,13 @@ export class Walguard<DB> {
     if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
   }
 
+  #reportError(error: Error, msg: string): void {
+    this.#logger.error({ err: error, code: (error as { code?: string }).code }, msg);
+    if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
+  }
+
   #onBatch(info: BatchInfo): void {
+    this.#checkpointer.afterBatch();
     if (info.error !== undefined) {
       this.#logger.error(
         { err: info.error, units: info.units, code: (info.error as { code?: string }).code },
@@ -499,6 +713,34 @@ export class Walguard<DB> {
     }
     if (this.#events.listenerCount('commit') > 0) this.#events.emit('commit', info);
   }
+}
+
+/** The backup file name prefix of a database: its base name without extension. */
+function backupName(dbPath: string): string {
+  return path.basename(dbPath).replace(/\.[^.]*$/, '') || 'db';
+}
+
+/** Runs `quick_check` or `integrity_check` and returns its messages (`['ok']` when healthy). */
+function runCheck(reader: Reader, level: CheckLevel): string[] {
+  const rows = reader.rawRows(
+    `PRAGMA ${level === 'full' ? 'integrity_check' : 'quick_check'}(100)`,
+  );
+  return rows.map((r) => String(r[0]));
+}
+
+/**
+ * Replaces a closed database with a backup: verifies the backup, moves the current files to
+ * quarantine (never deletes them), and copies the backup into place. Refuses with `LOCKED`
+ * while any process has the database open. `encryption` is needed for encrypted backups.
+ */
+export function restore(options: {
+  path: string;
+  backupPath: string;
+  encryption?: { key: string } | { passphrase: string };
+}): Promise<{ restoredFrom: string; quarantineDir: string | undefined }> {
+  return restoreBackup(path.resolve(options.path), path.resolve(options.backupPath), {
+    source: options.encryption,
+  });
 }
 
 /**

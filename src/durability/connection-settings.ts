@@ -25,6 +25,10 @@ export interface ConnectionSettings {
   cacheSizeKiB: number;
   /** `wal_autocheckpoint` in pages. */
   walAutocheckpointPages: number;
+  /** `journal_size_limit` in bytes: the WAL is truncated to this after a reset. */
+  journalSizeLimitBytes: number;
+  /** `fullfsync` and `checkpoint_fullfsync` (F_FULLFSYNC): on by default on macOS only, where plain fsync does not reach the platters. */
+  fullfsync: boolean;
 }
 
 /** The role of a connection: the single writer, or a query-only reader. */
@@ -38,6 +42,9 @@ export interface SettingsReadBack {
   foreign_keys: number;
   cache_size: number;
   wal_autocheckpoint: number;
+  journal_size_limit: number;
+  fullfsync: number;
+  checkpoint_fullfsync: number;
   query_only: number;
 }
 
@@ -64,6 +71,9 @@ export function applyConnectionSettings(
   db.exec('PRAGMA foreign_keys = ON');
   db.exec(`PRAGMA cache_size = ${-settings.cacheSizeKiB}`);
   db.exec(`PRAGMA wal_autocheckpoint = ${settings.walAutocheckpointPages}`);
+  db.exec(`PRAGMA journal_size_limit = ${settings.journalSizeLimitBytes}`);
+  db.exec(`PRAGMA fullfsync = ${settings.fullfsync ? 1 : 0}`);
+  db.exec(`PRAGMA checkpoint_fullfsync = ${settings.fullfsync ? 1 : 0}`);
   db.exec(`PRAGMA query_only = ${role === 'reader' ? 1 : 0}`);
   return verifyConnectionSettings(db, role, settings);
 }
@@ -81,6 +91,9 @@ export function verifyConnectionSettings(
     foreign_keys: Number(readPragma(db, 'foreign_keys')),
     cache_size: Number(readPragma(db, 'cache_size')),
     wal_autocheckpoint: Number(readPragma(db, 'wal_autocheckpoint')),
+    journal_size_limit: Number(readPragma(db, 'journal_size_limit')),
+    fullfsync: Number(readPragma(db, 'fullfsync')),
+    checkpoint_fullfsync: Number(readPragma(db, 'checkpoint_fullfsync')),
     query_only: Number(readPragma(db, 'query_only')),
   };
   const want: SettingsReadBack = {
@@ -90,6 +103,9 @@ export function verifyConnectionSettings(
     foreign_keys: 1,
     cache_size: -settings.cacheSizeKiB,
     wal_autocheckpoint: settings.walAutocheckpointPages,
+    journal_size_limit: settings.journalSizeLimitBytes,
+    fullfsync: settings.fullfsync ? 1 : 0,
+    checkpoint_fullfsync: settings.fullfsync ? 1 : 0,
     query_only: role === 'reader' ? 1 : 0,
   };
   for (const key of Object.keys(want) as (keyof SettingsReadBack)[]) {

@@ -47,6 +47,7 @@ import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { link, lstat, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { WalguardError } from '../errors.js';
+import { fsyncDirectory } from './fs-sync.js';
 
 /** scrypt's cost parameters, as stored in the key file. */
 export interface ScryptParams {
@@ -366,19 +367,6 @@ async function writeNewFileAtomically(path: string, content: string): Promise<vo
       `Cannot write key file ${path}: ${(error as Error).message}`,
       { cause: error, details: { path } },
     );
-  }
-}
-
-/** fsyncs a directory so that entries created or renamed in it survive a power loss. */
-async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Windows cannot fsync a directory; elsewhere a failure is real.
-    if (process.platform !== 'win32') throw error;
-  } finally {
-    await handle.close();
   }
 }
 

@@ -31,6 +31,7 @@
 import { lstat, mkdir, open, realpath, rename } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { WalguardError } from '../errors.js';
+import { fsyncDirectory } from './fs-sync.js';
 
 /** Options of `quarantineDatabase`. */
 export interface QuarantineOptions {
@@ -209,19 +210,6 @@ async function canonicalPath(dbPath: string): Promise<string> {
 /** `2026-11-25T18:01:02.345Z` → `20261125T180102Z`. */
 function formatCompactUtc(date: Date): string {
   return `${date.toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
-}
-
-/** fsyncs a directory so that renames in it survive a power loss. */
-async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Windows cannot fsync a directory; elsewhere a failure is real.
-    if (process.platform !== 'win32') throw error;
-  } finally {
-    await handle.close();
-  }
 }
 
 function ioError(
