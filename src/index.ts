@@ -28,6 +28,7 @@ export {
   type CommitEvent,
   type OutputOf,
   openDatabase,
+  restore,
   Walguard,
   type WalguardEvents,
   type WalguardStats,
