@@ -10,18 +10,24 @@ const UNITS = Number(process.env.WALGUARD_FLOOD_UNITS ?? 1_000_000);
 describe('backpressure', () => {
   it(`flooding defer() with ${UNITS} small units keeps memory bounded and loses none after close()`, () => {
     const file = path.join(tempDir(), 'flood.db');
-    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fixture, file, String(UNITS)], {
-      encoding: 'utf8',
-      timeout: 240_000,
-    });
+    const child = spawnSync(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', fixture, file, String(UNITS)],
+      {
+        encoding: 'utf8',
+        timeout: 240_000,
+      },
+    );
     expect(child.status, child.stderr).toBe(0);
     const summary = JSON.parse(child.stdout.trim()) as { growth: number; peakPending: number };
     // Pending work never exceeds the queue bound plus one batch in flight.
-    expect(summary.peakPending).toBeLessThanOrEqual(defaultOptions.maxPendingUnits + defaultOptions.maxBatchUnits);
+    expect(summary.peakPending).toBeLessThanOrEqual(
+      defaultOptions.maxPendingUnits + defaultOptions.maxBatchUnits,
+    );
     // RSS growth stays far below what a million queued units would need (measured: ~110 MB).
     expect(summary.growth).toBeLessThan(256 * 1024 * 1024);
-    expect(readFresh(file, 'select count(*) as n, min(id) as lo, max(id) as hi from flood')).toEqual([
-      { n: UNITS, lo: 0, hi: UNITS - 1 },
-    ]);
+    expect(
+      readFresh(file, 'select count(*) as n, min(id) as lo, max(id) as hi from flood'),
+    ).toEqual([{ n: UNITS, lo: 0, hi: UNITS - 1 }]);
   }, 300_000);
 });

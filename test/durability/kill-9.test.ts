@@ -8,9 +8,13 @@ const KILLS = Number(process.env.WALGUARD_KILLS ?? 20);
 
 /** Starts the writer child and collects the ids it acknowledges. */
 function startWriter(file: string, run: number) {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', fixture, file, String(run)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', fixture, file, String(run)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const acked: number[] = [];
   let buffer = '';
   let onReady!: () => void;
@@ -53,7 +57,9 @@ describe('kill -9', () => {
       expect(writer.acked.length).toBeGreaterThan(0);
 
       expect(readFresh(file, 'pragma integrity_check')).toEqual([{ integrity_check: 'ok' }]);
-      const present = new Set(readFresh<{ id: number }>(file, 'select id from units').map((r) => r.id));
+      const present = new Set(
+        readFresh<{ id: number }>(file, 'select id from units').map((r) => r.id),
+      );
       const lost = allAcked.filter((id) => !present.has(id));
       expect(lost).toEqual([]);
       const partial = readFresh(
