@@ -404,3 +404,25 @@ describe('close()', () => {
     await expect(db.transaction(async () => {})).rejects.toMatchObject({ code: 'CLOSED' });
   });
 });
+
+describe('parameter binding', () => {
+  it('binds integral numbers as INTEGER, not REAL (libsql binds every JS number as REAL)', async () => {
+    const db = await openTemp<{ v: { anything: unknown; label: string } }>();
+    await sql`create table v (anything, label text)`.execute(db.kysely);
+    await db.kysely
+      .insertInto('v')
+      .values({ anything: 2, label: 7 as unknown as string })
+      .execute();
+    await db.kysely.insertInto('v').values({ anything: 2.5, label: 'x' }).execute();
+    const rows = await sql<{
+      t: string;
+      label: string;
+    }>`select typeof(anything) as t, label from v order by rowid`.execute(db.kysely);
+    expect(rows.rows).toEqual([
+      { t: 'integer', label: '7' },
+      { t: 'real', label: 'x' },
+    ]);
+    const read = await sql<{ t: string }>`select typeof(${3}) as t`.execute(db.kysely);
+    expect(read.rows).toEqual([{ t: 'integer' }]);
+  });
+});

@@ -141,6 +141,17 @@ export class Writer {
       const cause = error instanceof BatchAbort ? error.cause : error;
       const reply = this.#failAll(units, cause, started);
       reply.reopened = await this.#recover(cause);
+      if (batchFatalCode(cause) === 'IO_ERROR' && this.#broken === undefined) {
+        if (relax) this.#restoreSynchronous();
+        if (!this.#fence()) {
+          reply.error = {
+            ...reply.error!,
+            message: `${reply.error!.message}. The fence commit that makes this failure final also failed: these writes may reappear after a crash`,
+            details: { ...reply.error!.details, outcome: 'unknown' },
+          };
+          reply.outcomes = units.map(() => ({ ok: false, error: reply.error! }));
+        }
+      }
       return reply;
     } finally {
       if (relax) this.#restoreSynchronous();
@@ -300,6 +311,33 @@ export class Writer {
     }
   }
 
+  /**
+   * Makes a failed COMMIT final. After an I/O error at COMMIT (an fsync that failed), the
+   * failed transaction's frames are complete in the WAL file and the page cache; until the
+   * next commit overwrites them, a crash lets WAL recovery replay them — a batch reported as
+   * rejected would reappear (found by the power-loss harness on raw libsql). The fence is a
+   * durable commit that writes one frame (`user_version` set to its own value rewrites page
+   * 1) at the same WAL position: once it is on disk, recovery stops at the fence, since the
+   * stale frames after it no longer continue the checksum chain.
+   */
+  #fence(): boolean {
+    try {
+      const version = (this.#db.prepare('PRAGMA user_version').raw(true).get() as number[])[0] ?? 0;
+      this.#db.exec(`BEGIN IMMEDIATE; PRAGMA user_version = ${version}; COMMIT`);
+      return true;
+    } catch (error) {
+      try {
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      } catch {
+        // The connection is failing; the caller reports the outcome as unknown.
+      }
+      this.#host.log('error', 'the fence commit after an I/O error failed', {
+        code: (error as { code?: string }).code,
+      });
+      return false;
+    }
+  }
+
   /** True when the connection still answers a read. */
   #probe(): boolean {
     try {
@@ -366,8 +404,10 @@ function batchError(cause: unknown): WireError {
 }
 
 /**
- * Converts parameters to what the engine binds: booleans become 0/1 (libsql 0.5.29 panics
- * and aborts the process on a boolean), Uint8Arrays that lost their Buffer class crossing the
+ * Converts parameters to what the engine binds: integral numbers become BigInts (libsql
+ * 0.5.29 binds every JS number as REAL, measured: `2` stored in a TEXT column reads back
+ * '2.0', and `typeof(?)` says 'real'), booleans become 0/1 (libsql 0.5.29 panics and aborts
+ * the process on a boolean), Uint8Arrays that lost their Buffer class crossing the
  * thread boundary become Buffers again (no copy).
  */
 function bindable(params: readonly unknown[]): unknown[] {
@@ -375,7 +415,9 @@ function bindable(params: readonly unknown[]): unknown[] {
   for (let i = 0; i < params.length; i++) {
     const value = params[i];
     let mapped: unknown = value;
-    if (typeof value === 'boolean') mapped = value ? 1 : 0;
+    if (typeof value === 'number') {
+      if (Number.isSafeInteger(value)) mapped = BigInt(value);
+    } else if (typeof value === 'boolean') mapped = value ? 1n : 0n;
     else if (value instanceof Uint8Array && !Buffer.isBuffer(value)) {
       mapped = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     }
