@@ -185,6 +185,8 @@ export class Walguard<DB> {
   /** The ticket taken by `close()`: work called before it is still accepted and drained. */
   #closeTicket = Number.POSITIVE_INFINITY;
   #checkpoints = 0;
+  /** Checkpoints a reader kept from finishing. */
+  #checkpointsBlocked = 0;
   #lastCheckpoint: CheckpointEvent | undefined;
   /** This process's ownership of the database; released by close(). */
   readonly #lock: ProcessLock;
@@ -535,7 +537,7 @@ export class Walguard<DB> {
       ackLatencyMs: s.ackLatency.summary(),
       batchSize: s.batchSizes.summary(),
       checkpoints: this.#checkpoints,
-      checkpointsBlocked: this.#checkpointer.blocked,
+      checkpointsBlocked: this.#checkpointsBlocked,
       lastCheckpoint: this.#lastCheckpoint,
       backups: this.#backups,
       lastBackup: this.#lastBackup,
@@ -629,7 +631,15 @@ export class Walguard<DB> {
     const event: CheckpointEvent = { ...result, reason };
     this.#checkpoints++;
     this.#lastCheckpoint = event;
-    this.#logger.debug(event, 'checkpoint');
+    if (event.busy) {
+      this.#checkpointsBlocked++;
+      this.#logger.warn(
+        { ...event, walBytes: this.#walBytes(), blocked: this.#checkpointsBlocked },
+        'a checkpoint could not finish: a reader holds an old snapshot (an unfinished stream or a long read?)',
+      );
+    } else {
+      this.#logger.debug(event, 'checkpoint');
+    }
     this.#events.emit('checkpoint', event);
     return event;
   }

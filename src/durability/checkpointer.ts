@@ -19,17 +19,12 @@
  * meanwhile — which is why it only runs past the cap, when the queue is idle, or on close.
  *
  * Starvation: a checkpoint that could not finish (SQLite's `busy` flag: a reader holds an old
- * snapshot) is counted (`checkpointsBlocked`) and logged with the WAL size, so an app that
- * keeps a long read open (an unfinished `stream()`, for one) sees why its WAL keeps growing.
+ * snapshot) is counted (`stats().checkpointsBlocked`) and logged with the WAL size by
+ * `Walguard`, so an app that keeps a long read open (an unfinished `stream()`, for one) sees
+ * why its WAL keeps growing.
  */
 import type { Logger } from 'pino';
 import type { CheckpointMode } from '../queue/protocol.js';
-
-/** What the checkpointer reports after each checkpoint. */
-export interface CheckpointOutcome {
-  /** Whether a reader or writer kept it from finishing. */
-  busy: boolean;
-}
 
 /** Checkpoint policy (see `CheckpointOptions`). */
 export interface CheckpointPolicy {
@@ -39,20 +34,18 @@ export interface CheckpointPolicy {
 
 export class Checkpointer {
   readonly #policy: CheckpointPolicy;
-  readonly #run: (mode: CheckpointMode, reason: 'idle' | 'wal-size') => Promise<CheckpointOutcome>;
+  readonly #run: (mode: CheckpointMode, reason: 'idle' | 'wal-size') => Promise<unknown>;
   readonly #walBytes: () => number;
   readonly #logger: Logger;
   /** The idle timer; restarted after every batch. */
   #idleTimer: NodeJS.Timeout | undefined;
   /** True while a size-cap checkpoint is queued or running (one at a time). */
   #truncating = false;
-  /** Checkpoints that could not finish because of readers. */
-  blocked = 0;
   #stopped = false;
 
   constructor(
     policy: CheckpointPolicy,
-    run: (mode: CheckpointMode, reason: 'idle' | 'wal-size') => Promise<CheckpointOutcome>,
+    run: (mode: CheckpointMode, reason: 'idle' | 'wal-size') => Promise<unknown>,
     walBytes: () => number,
     logger: Logger,
   ) {
@@ -82,14 +75,8 @@ export class Checkpointer {
     if (this.#stopped) return;
     if (reason === 'idle' && this.#walBytes() === 0) return;
     try {
-      const outcome = await this.#run(mode, reason);
-      if (outcome.busy) {
-        this.blocked++;
-        this.#logger.warn(
-          { mode, reason, walBytes: this.#walBytes(), blocked: this.blocked },
-          'a checkpoint could not finish: a reader holds an old snapshot (an unfinished stream or long read?)',
-        );
-      }
+      // The runner counts and logs a checkpoint that readers kept from finishing.
+      await this.#run(mode, reason);
     } catch (error) {
       if (!this.#stopped) this.#logger.warn({ err: error, mode, reason }, 'checkpoint failed');
     }

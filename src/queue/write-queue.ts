@@ -225,10 +225,15 @@ export class WriteQueue {
   #schedule(now: boolean): void {
     if (this.#batchScheduled) return;
     if (!now) {
-      this.#deferredTimer ??= setTimeout(() => {
-        this.#deferredTimer = undefined;
-        this.#schedule(true);
-      }, this.#limits.deferredFlushMs);
+      if (this.#deferredTimer === undefined) {
+        this.#deferredTimer = setTimeout(() => {
+          this.#deferredTimer = undefined;
+          this.#schedule(true);
+        }, this.#limits.deferredFlushMs);
+        // Queued deferred units do not keep the process alive by themselves: if the app ends
+        // without close(), `beforeExit` closes the database, which flushes them.
+        this.#deferredTimer.unref();
+      }
       return;
     }
     if (this.#deferredTimer !== undefined) {

@@ -92,6 +92,9 @@ export class WriterClient {
     }
     const client = new WriterClient(worker, logger);
     client.#listen();
+    // The worker keeps the process alive only while a request is in flight (see #request), so
+    // an app that forgets close() still exits: its `beforeExit` runs close() (shutdown.ts).
+    worker.unref();
     return { client, settings: ready.settings };
   }
 
@@ -102,6 +105,7 @@ export class WriterClient {
           const pending = this.#pending.get(message.id);
           if (pending === undefined) return;
           this.#pending.delete(message.id);
+          if (this.#pending.size === 0) this.#worker.unref();
           if (message.ok) pending.resolve(message.value);
           else pending.reject(fromWireError(message.error));
           return;
@@ -139,6 +143,7 @@ export class WriterClient {
   #request<T>(body: RequestBody<WorkerRequest>): Promise<T> {
     if (this.#dead !== undefined) return Promise.reject(this.#dead);
     const id = this.#nextId++;
+    if (this.#pending.size === 0) this.#worker.ref();
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       this.#worker.postMessage({ ...body, id } as WorkerRequest);

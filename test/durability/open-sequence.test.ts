@@ -349,3 +349,48 @@ describe('signals', () => {
     expect(!fs.existsSync(`${file}-wal`) || fs.statSync(`${file}-wal`).size === 0).toBe(true);
   });
 });
+
+describe('secrets', () => {
+  it('no passphrase or key appears in any log line or error message', async () => {
+    const { Writable } = await import('node:stream');
+    const pino = (await import('pino')).default;
+    const { readKeyFile, deriveKey } = await import('../../src/durability/key-file.js');
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = pino({ level: 'trace' }, sink);
+    const dir = tempDir();
+    const file = path.join(dir, 'secret.db');
+    const passphrase = 'hunter2-very-secret-passphrase';
+    const db = await openDatabase<DB>({
+      path: file,
+      logger,
+      handleSignals: false,
+      encryption: { passphrase },
+    });
+    await sql`create table notes (id integer primary key, body text not null)`.execute(db.kysely);
+    await db.kysely.insertInto('notes').values({ id: 1, body: 'row data' }).execute();
+    await db.backup();
+    await db.close();
+    const errors: string[] = [];
+    for (const bad of [{ passphrase: 'wrong-passphrase-xyz' }, { key: 'raw-key-value-123' }]) {
+      const e = await openDatabase({
+        path: file,
+        logger,
+        handleSignals: false,
+        encryption: bad,
+      }).catch((x: Error) => x);
+      errors.push(String((e as Error).message), JSON.stringify(e));
+    }
+    const key = await deriveKey(passphrase, (await readKeyFile(file))!);
+    const everything = [...lines, ...errors].join('\n');
+    expect(lines.length).toBeGreaterThan(5);
+    for (const secret of [passphrase, key, 'wrong-passphrase-xyz', 'raw-key-value-123']) {
+      expect(everything).not.toContain(secret);
+    }
+  });
+});
