@@ -17,6 +17,7 @@ import type {
   CheckpointMode,
   CheckpointResult,
   StatementResult,
+  WireBatchReply,
   WireStatement,
   WireUnit,
   WorkerInit,
@@ -24,6 +25,7 @@ import type {
   WorkerReady,
   WorkerRequest,
 } from './protocol.js';
+import { decodeReply, encodeBatch } from './wire-batch.js';
 
 /** Callbacks for interactive transactions. */
 export interface TxListener {
@@ -151,8 +153,10 @@ export class WriterClient {
   }
 
   /** Runs a batch as one transaction. */
-  runBatch(units: WireUnit[], durable: boolean): Promise<BatchReply> {
-    return this.#request({ op: 'batch', units, durable });
+  async runBatch(units: WireUnit[], durable: boolean): Promise<BatchReply> {
+    const batch = encodeBatch(units);
+    const reply = await this.#request<WireBatchReply>({ op: 'batch', batch, durable });
+    return decodeReply(batch, reply);
   }
 
   /** Registers an interactive transaction's callbacks before its unit is queued. */

@@ -44,7 +44,7 @@ port.on('message', async (request: WorkerRequest) => {
     let value: unknown;
     switch (request.op) {
       case 'batch':
-        value = await writer.runBatch(request.units, request.durable);
+        value = await writer.runBatch(request.batch, request.durable);
         break;
       case 'tx-exec':
         value = writer.txExec(request.txId, request.statement);
