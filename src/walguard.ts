@@ -442,7 +442,10 @@ export class Walguard<DB> {
     );
     const admitted = this.#queue.add(unit);
     if (admitted === undefined) return Promise.resolve();
-    return admitted.catch((error: Error) => this.#deferredFailure(error));
+    const queued = admitted.catch((error: Error) => this.#deferredFailure(error));
+    // A caller that ignores the promise must never see an unhandled rejection.
+    queued.catch(() => {});
+    return queued;
   }
 
   /**

@@ -202,6 +202,39 @@ describe('writes', () => {
     expect(readFresh(db.path, 'pragma user_version')).toEqual([{ user_version: 7 }]);
   });
 
+  it('defer() past a full queue turns callers away with QUEUE_FULL without an unhandled rejection', async () => {
+    const db = await withItems({
+      maxPendingUnits: 2,
+      maxBatchUnits: 2,
+      queueTimeoutMs: 1,
+      maxWaitingCallers: 3,
+    });
+    const errors: Error[] = [];
+    db.on('error', (e) => errors.push(e));
+    const blocker = db.transaction(async () => {
+      await delay(100);
+    });
+    await delay(10);
+    for (let i = 0; i < 20; i++)
+      void db.defer((k) => k.insertInto('items').values({ name: `q${i}`, qty: i }));
+    await blocker;
+    await delay(50);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((e) => (e as WalguardError).code === 'QUEUE_FULL')).toBe(true);
+    expect(db.stats().queueFull).toBe(errors.length);
+  });
+
+  it('routes raw vector-index DDL (which writes while it is prepared) to the writer', async () => {
+    const db = await openTemp();
+    await sql`create table v (id integer primary key, e F32_BLOB(3))`.execute(db.kysely);
+    await sql`create index v_idx on v (libsql_vector_idx(e))`.execute(db.kysely);
+    await sql`insert into v (e) values (vector32('[1,0,0]'))`.execute(db.kysely);
+    const near = await sql<{
+      id: number;
+    }>`select id from vector_top_k('v_idx', vector32('[1,0,0]'), 1)`.execute(db.kysely);
+    expect(near.rows).toEqual([{ id: 1 }]);
+  });
+
   it('defer() never raises an unhandled rejection; its errors reach the error event and stats', async () => {
     const db = await withItems({ deferredFlushMs: 1 });
     const errors: Error[] = [];

@@ -194,6 +194,9 @@ export class WriterClient {
     if (this.#dead === undefined) {
       const exited = new Promise((resolve) => this.#worker.once('exit', resolve));
       await this.#request({ op: 'close' });
+      // Keep the process alive until the worker is gone: the reply above unref'ed it, and
+      // a script whose last step is `await db.close()` would otherwise end mid-close.
+      this.#worker.ref();
       await exited;
     }
   }

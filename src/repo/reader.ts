@@ -54,6 +54,9 @@ export class Reader {
     try {
       statement = this.#prepare(sql);
     } catch (error) {
+      // Some statements write while they are prepared (libSQL's vector index DDL creates its
+      // shadow tables): a query-only refusal at prepare time also means "go to the writer".
+      if (isReadOnlyRefusal(error)) throw MUST_WRITE;
       throw toUnitError(error);
     }
     // A statement that returns no rows is a write, DDL, or a connection command (PRAGMA x = y):
@@ -62,7 +65,7 @@ export class Reader {
     try {
       return { rows: toObjects(statement, statement.all(bindable(params)) as unknown[][]) };
     } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_READONLY') throw MUST_WRITE;
+      if (isReadOnlyRefusal(error)) throw MUST_WRITE;
       throw toUnitError(error);
     }
   }
@@ -118,4 +121,13 @@ export class Reader {
     this.#cache.clear();
     this.#db.close();
   }
+}
+
+/** True for the reader's query-only refusal of a statement that writes. */
+function isReadOnlyRefusal(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | null;
+  return (
+    e?.code === 'SQLITE_READONLY' ||
+    (typeof e?.message === 'string' && e.message.includes('attempt to write a readonly database'))
+  );
 }

@@ -29,6 +29,19 @@ function run(file: string, mode: string) {
 }
 
 describe('shutdown', () => {
+  it('a script whose last step is await db.close() finishes closing and exits 0', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const file = path.join(tempDir(), 'end.db');
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(import.meta.dirname, '../fixtures/close-at-end.ts'), file],
+      { encoding: 'utf8' },
+    );
+    expect(child.status, child.stderr).toBe(0);
+    expect(child.stdout).toBe('closed\n');
+    expect(readFresh(file, 'select n from t')).toEqual([{ n: 1 }]);
+  });
+
   it('beforeExit closes the database: deferred writes queued when the script ends are persisted', async () => {
     const file = path.join(tempDir(), 'exit.db');
     const child = run(file, 'exit');
