@@ -20,6 +20,7 @@ export {
 } from './options.js';
 export type { CheckpointMode } from './queue/protocol.js';
 export type { LatencySummary } from './queue/queue-stats.js';
+export * from './repo/stores.js';
 export { WalguardDialect } from './repo/walguard-dialect.js';
 export {
   type CheckLevel,

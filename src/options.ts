@@ -10,6 +10,7 @@ import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import * as z from 'zod';
 import { WalguardError } from './errors.js';
+import type { MigrationsInput } from './repo/migrations.js';
 
 /** SQLite's `synchronous` levels walguard accepts (OFF is refused: it breaks the contract). */
 export type SynchronousLevel = 'NORMAL' | 'FULL' | 'EXTRA';
@@ -69,6 +70,8 @@ export interface WalguardOptions {
   shutdownTimeoutMs?: number;
   /** How long to wait for another process to release the database, in ms (>= 0). Default 0: fail with `LOCKED` at once. */
   lockWaitMs?: number;
+  /** Migrations to run at open (a store's `MigrationSet`, an array of sets, or a record of Kysely migrations), each in its own transaction through the writer; a backup is taken first when any is pending (`backup.beforeMigrations`). Default none. */
+  migrations?: MigrationsInput;
 }
 
 /** Backup options. */
@@ -121,6 +124,7 @@ export interface ResolvedOptions {
   readonly handleSignals: boolean;
   readonly shutdownTimeoutMs: number;
   readonly lockWaitMs: number;
+  readonly migrations: MigrationsInput | undefined;
 }
 
 /** Defaults of every optional option (see `WalguardOptions` for meaning and units). */
@@ -180,6 +184,7 @@ const expectations: Record<string, string> = {
   handleSignals: 'a boolean',
   shutdownTimeoutMs: 'an integer >= 1',
   lockWaitMs: 'an integer >= 0',
+  migrations: 'a MigrationSet, an array of MigrationSets, or a record of Kysely migrations',
 };
 
 const int = (min: number) => z.number().int().min(min);
@@ -238,6 +243,7 @@ const schema = z.strictObject({
   handleSignals: z.boolean().optional(),
   shutdownTimeoutMs: int(1).optional(),
   lockWaitMs: int(0).optional(),
+  migrations: z.custom<MigrationsInput>((v) => typeof v === 'object' && v !== null).optional(),
 });
 
 /** Shows a given value in an error message; never shows secrets. */
@@ -351,6 +357,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     handleSignals: o.handleSignals ?? defaultOptions.handleSignals,
     shutdownTimeoutMs: o.shutdownTimeoutMs ?? defaultOptions.shutdownTimeoutMs,
     lockWaitMs: o.lockWaitMs ?? defaultOptions.lockWaitMs,
+    migrations: o.migrations,
   });
 }
 

@@ -36,6 +36,7 @@ import type { LatencySummary } from './queue/queue-stats.js';
 import { SubmissionOrderPlugin } from './queue/submission-order.js';
 import { type BatchInfo, WriteQueue } from './queue/write-queue.js';
 import { WriterClient } from './queue/writer-client.js';
+import { type MigrationReport, type MigrationsInput, runMigrations } from './repo/migrations.js';
 import type { QueryBackend } from './repo/query-backend.js';
 import { Reader } from './repo/reader.js';
 import { WalguardDialect } from './repo/walguard-dialect.js';
@@ -167,6 +168,8 @@ export class Walguard<DB> {
   readonly dialect: WalguardDialect;
   /** The resolved, frozen options. */
   readonly options: ResolvedOptions;
+  /** What the last `migrate()` (or the open's `migrations` option) ran. */
+  migrations: MigrationReport | undefined;
   /**
    * The plugin that stamps each query with its call-time place in submission order. `kysely`
    * carries it; add it to a `Kysely` you build on `dialect` to order that instance's writes
@@ -255,12 +258,51 @@ export class Walguard<DB> {
     fs.mkdirSync(path.dirname(options.path), { recursive: true });
     const lock = await acquireProcessLock(options.path, { waitMs: options.lockWaitMs });
     log.info({ step: 'lock', path: options.path }, 'process lock acquired');
+    let db: Walguard<DB>;
     try {
-      return await Walguard.#openLocked<DB>(options, lock, true);
+      db = await Walguard.#openLocked<DB>(options, lock, true);
     } catch (error) {
       await lock.release();
       throw error;
     }
+    if (options.migrations !== undefined) {
+      try {
+        await db.migrate(options.migrations);
+      } catch (error) {
+        await db.close();
+        throw error;
+      }
+    }
+    log.info({ step: 'ready', path: options.path }, 'database ready');
+    return db;
+  }
+
+  /**
+   * Runs the pending migrations of `input` (see `runMigrations`), each in its own transaction
+   * through the writer. When any is pending on a database that already holds data, a backup
+   * is taken first (unless `backup.beforeMigrations` is false). Resolves with what ran.
+   */
+  async migrate(input: MigrationsInput): Promise<MigrationReport> {
+    this.#assertOpen();
+    const report = await runMigrations(this, input, {
+      beforePending: this.options.backup.beforeMigrations
+        ? async (pending, { firstRun }) => {
+            // A new database has nothing to lose; one that holds tables (its own, or an app's
+            // that adopts migrations now) is backed up first.
+            if (firstRun && !this.#holdsUserTables()) return;
+            this.#logger.info(
+              { step: 'migrations', pending },
+              'backing up before pending migrations',
+            );
+            await this.backup();
+          }
+        : undefined,
+    });
+    this.migrations = report;
+    if (report.ran.length > 0) {
+      this.#logger.info({ step: 'migrations', ran: report.ran.length }, 'migrations applied');
+    }
+    return report;
   }
 
   /** The open sequence after the lock; on `CORRUPT` with `onCorruption: 'restore'`, restores and retries once. */
@@ -356,7 +398,6 @@ export class Walguard<DB> {
       lock,
       encryptionKey,
     );
-    log.info({ step: 'ready', path: options.path }, 'database ready');
     if (options.backup.onOpen) await db.backup();
     return db;
   }
@@ -516,6 +557,14 @@ export class Walguard<DB> {
     })();
     this.#backupRunning = run;
     return run;
+  }
+
+  /** True when the database has a table other than migration bookkeeping. */
+  #holdsUserTables(): boolean {
+    const rows = this.#reader.rawRows(
+      "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_migration%' AND name NOT LIKE 'walguard_migration%'",
+    );
+    return Number(rows[0]?.[0] ?? 0) > 0;
   }
 
   /** A snapshot of the counters. */

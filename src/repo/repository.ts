@@ -13,16 +13,18 @@
  * event and the logger (never an unhandled rejection).
  *
  * Caller mistakes detected before any SQL (an oversize value, a value SQLite cannot store, an
- * empty patch, a bad limit or cursor) throw `WalguardError` with code `INVALID_OPTION`; nothing
- * is queued. SQL errors (constraints) arrive as `SqliteError` with SQLite's extended code, and
- * the unit changed nothing.
+ * empty patch, a bad limit or cursor) reject with `WalguardError` code `INVALID_OPTION`, and
+ * nothing is queued; for a deferred write the check runs inside `db.defer()`, so the mistake is
+ * reported like any deferred failure (logger, `error` event; the returned promise rejects but
+ * is already handled). SQL errors (constraints) arrive as `SqliteError` with SQLite's extended
+ * code, and the unit changed nothing.
  *
  * Reads (`findById`, `find`, `count`) run on the reader connection and see the last committed
  * state; each call is one statement, so it sees one consistent snapshot.
  */
 import {
-  type ExpressionBuilder,
   type Expression,
+  type ExpressionBuilder,
   type Insertable,
   type Kysely,
   type Selectable,
@@ -32,7 +34,7 @@ import {
   type Updateable,
 } from 'kysely';
 import { WalguardError } from '../errors.js';
-import type { Walguard } from '../walguard.js';
+import type { Walguard, Writable } from '../walguard.js';
 
 /** The table names of `DB`. */
 export type TableName<DB> = keyof DB & string;
@@ -170,12 +172,24 @@ export class Repository<
   /** Largest string or blob accepted in one column, in bytes. */
   readonly maxValueBytes: number;
   readonly #db: Walguard<LooseDB>;
+  /** `table` and `primaryKey` as plain strings, for the internal, loosely typed queries. */
+  readonly #table: string;
+  readonly #key: string;
+  /** The table's NOT NULL columns, read once, on the first keyset page (see `keysetExpression`). */
+  #notNull: Promise<ReadonlySet<string>> | undefined;
 
   /**
-   * A repository for `table` of `db`. Builds nothing and checks nothing in the database: the
-   * table must exist by the first call (run migrations first).
+   * A repository for `table` of `db`. `options.primaryKey` is required when the table has no
+   * `id` column. Builds nothing and checks nothing in the database: the table must exist by
+   * the first call (run migrations first).
    */
-  constructor(db: Walguard<DB>, table: TB, options: RepositoryOptions<PK> = {}) {
+  constructor(
+    db: Walguard<DB>,
+    table: TB,
+    ...[options = {}]: 'id' extends ColumnName<DB, TB>
+      ? [options?: RepositoryOptions<PK>]
+      : [options: RepositoryOptions<PK> & { primaryKey: PK }]
+  ) {
     const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
       throw invalid(`Expected \`maxValueBytes\` to be an integer >= 1, got ${show(maxValueBytes)}`);
@@ -187,20 +201,23 @@ export class Repository<
     this.primaryKey = (options.primaryKey ?? 'id') as PK;
     this.maxValueBytes = maxValueBytes;
     this.#db = db as unknown as Walguard<LooseDB>;
+    this.#table = this.table;
+    this.#key = this.primaryKey;
   }
 
   /** Inserts one row as one unit; critical: resolves with the row as stored (defaults applied). */
   insert(row: NewRow<DB, TB>, options?: CriticalWrite): Promise<Row<DB, TB>>;
   insert(row: NewRow<DB, TB>, options: DeferredWrite): Promise<void>;
   insert(row: NewRow<DB, TB>, options?: WriteOptions): Promise<Row<DB, TB> | undefined>;
-  async insert(row: NewRow<DB, TB>, options?: WriteOptions): Promise<Row<DB, TB> | undefined> {
+  insert(row: NewRow<DB, TB>, options?: WriteOptions): Promise<unknown> {
     const build = (k: Kysely<LooseDB>) => {
       this.#checkRow(row, 'row');
-      return k.insertInto(this.table).values(row as Record<string, unknown>);
+      return k.insertInto(this.#table).values(row as Record<string, unknown>);
     };
-    if (isDeferred(options)) return this.#db.defer(build);
-    const result = await this.#db.write((k) => build(k).returningAll());
-    return result.rows[0] as Row<DB, TB>;
+    return this.#run(options, build, async () => {
+      const result = await this.#db.write((k) => build(k).returningAll());
+      return result.rows[0];
+    });
   }
 
   /**
@@ -213,22 +230,27 @@ export class Repository<
     rows: readonly NewRow<DB, TB>[],
     options?: WriteOptions,
   ): Promise<Row<DB, TB>[] | undefined>;
-  async insertMany(
-    rows: readonly NewRow<DB, TB>[],
-    options?: WriteOptions,
-  ): Promise<Row<DB, TB>[] | undefined> {
-    if (!Array.isArray(rows)) {
-      throw invalid(`Expected \`rows\` to be an array, got ${show(rows)}`);
-    }
-    if (rows.length === 0) return isDeferred(options) ? undefined : [];
-    const build = (k: Kysely<LooseDB>) =>
-      rows.map((row, i) => {
+  insertMany(rows: readonly NewRow<DB, TB>[], options?: WriteOptions): Promise<unknown> {
+    const build = (k: Kysely<LooseDB>) => {
+      if (!Array.isArray(rows)) {
+        throw invalid(`Expected \`rows\` to be an array, got ${show(rows)}`);
+      }
+      return rows.map((row, i) => {
         this.#checkRow(row, `rows[${i}]`);
-        return k.insertInto(this.table).values(row as Record<string, unknown>);
+        return k.insertInto(this.#table).values(row as Record<string, unknown>);
       });
-    if (isDeferred(options)) return this.#db.defer(build);
-    const results = await this.#db.write((k) => build(k).map((q) => q.returningAll()));
-    return results.map((r) => r.rows[0] as Row<DB, TB>);
+    };
+    if (Array.isArray(rows) && rows.length === 0) {
+      return this.#run(
+        options,
+        () => [],
+        async () => [],
+      );
+    }
+    return this.#run(options, build, async () => {
+      const results = await this.#db.write((k) => build(k).map((q) => q.returningAll()));
+      return results.map((r) => r.rows[0]);
+    });
   }
 
   /** Changes the row with this primary key; critical: resolves with the new row, or `undefined` when there is none. */
@@ -243,21 +265,18 @@ export class Repository<
     patch: RowPatch<DB, TB>,
     options?: WriteOptions,
   ): Promise<Row<DB, TB> | undefined>;
-  async update(
-    id: Row<DB, TB>[PK],
-    patch: RowPatch<DB, TB>,
-    options?: WriteOptions,
-  ): Promise<Row<DB, TB> | undefined> {
+  update(id: Row<DB, TB>[PK], patch: RowPatch<DB, TB>, options?: WriteOptions): Promise<unknown> {
     const build = (k: Kysely<LooseDB>) => {
       this.#checkPatch(patch);
       return k
-        .updateTable(this.table)
+        .updateTable(this.#table)
         .set(patch as Record<string, unknown>)
-        .where(this.primaryKey, '=', id);
+        .where(this.#key, '=', id as unknown);
     };
-    if (isDeferred(options)) return this.#db.defer(build);
-    const result = await this.#db.write((k) => build(k).returningAll());
-    return result.rows[0] as Row<DB, TB> | undefined;
+    return this.#run(options, build, async () => {
+      const result = await this.#db.write((k) => build(k).returningAll());
+      return result.rows[0];
+    });
   }
 
   /** Changes every row that matches `where` (a non-empty filter); critical: resolves with the number of rows changed. */
@@ -276,22 +295,23 @@ export class Repository<
     patch: RowPatch<DB, TB>,
     options?: WriteOptions,
   ): Promise<number | undefined>;
-  async updateWhere(
+  updateWhere(
     where: Filter<Row<DB, TB>>,
     patch: RowPatch<DB, TB>,
     options?: WriteOptions,
-  ): Promise<number | undefined> {
+  ): Promise<unknown> {
     const build = (k: Kysely<LooseDB>) => {
       this.#checkPatch(patch);
       requireFilter(where, 'updateWhere');
       return k
-        .updateTable(this.table)
+        .updateTable(this.#table)
         .set(patch as Record<string, unknown>)
         .where((eb) => filterExpression(eb, where));
     };
-    if (isDeferred(options)) return this.#db.defer(build);
-    const result = await this.#db.write(build);
-    return Number(result.numAffectedRows ?? 0n);
+    return this.#run(options, build, async () => {
+      const result = await this.#db.write(build);
+      return Number(result.numAffectedRows ?? 0n);
+    });
   }
 
   /**
@@ -299,22 +319,22 @@ export class Repository<
    * primary key) — overwrites that row's `update` columns (default: every column given except
    * the conflict columns). One statement, one unit; critical: resolves with the stored row.
    */
-  upsert(row: NewRow<DB, TB>, options?: UpsertOptions<Row<DB, TB>> & CriticalWrite): Promise<Row<DB, TB>>;
+  upsert(
+    row: NewRow<DB, TB>,
+    options?: UpsertOptions<Row<DB, TB>> & CriticalWrite,
+  ): Promise<Row<DB, TB>>;
   upsert(row: NewRow<DB, TB>, options: UpsertOptions<Row<DB, TB>> & DeferredWrite): Promise<void>;
   upsert(
     row: NewRow<DB, TB>,
     options?: UpsertOptions<Row<DB, TB>>,
   ): Promise<Row<DB, TB> | undefined>;
-  async upsert(
-    row: NewRow<DB, TB>,
-    options?: UpsertOptions<Row<DB, TB>>,
-  ): Promise<Row<DB, TB> | undefined> {
+  upsert(row: NewRow<DB, TB>, options?: UpsertOptions<Row<DB, TB>>): Promise<unknown> {
     const build = (k: Kysely<LooseDB>) => {
       this.#checkRow(row, 'row');
       const given = Object.keys(row).filter(
         (c) => (row as Record<string, unknown>)[c] !== undefined,
       );
-      const conflict: readonly string[] = options?.conflict ?? [this.primaryKey];
+      const conflict: readonly string[] = options?.conflict ?? [this.#key];
       if (conflict.length === 0) {
         throw invalid('Expected `conflict` to name at least one column of a unique constraint');
       }
@@ -322,7 +342,7 @@ export class Repository<
       // Nothing to overwrite: a no-op update still makes RETURNING yield the existing row.
       if (update.length === 0) update = [conflict[0]!];
       return k
-        .insertInto(this.table)
+        .insertInto(this.#table)
         .values(row as Record<string, unknown>)
         .onConflict((oc) =>
           oc
@@ -334,46 +354,66 @@ export class Repository<
             ),
         );
     };
-    if (isDeferred(options)) return this.#db.defer(build);
-    const result = await this.#db.write((k) => build(k).returningAll());
-    return result.rows[0] as Row<DB, TB>;
+    return this.#run(options, build, async () => {
+      const result = await this.#db.write((k) => build(k).returningAll());
+      return result.rows[0];
+    });
   }
 
   /** Deletes the row with this primary key; critical: resolves with `true` when a row was deleted. */
   delete(id: Row<DB, TB>[PK], options?: CriticalWrite): Promise<boolean>;
   delete(id: Row<DB, TB>[PK], options: DeferredWrite): Promise<void>;
   delete(id: Row<DB, TB>[PK], options?: WriteOptions): Promise<boolean | undefined>;
-  async delete(id: Row<DB, TB>[PK], options?: WriteOptions): Promise<boolean | undefined> {
+  delete(id: Row<DB, TB>[PK], options?: WriteOptions): Promise<unknown> {
     const build = (k: Kysely<LooseDB>) =>
-      k.deleteFrom(this.table).where(this.primaryKey, '=', id);
-    if (isDeferred(options)) return this.#db.defer(build);
-    const result = await this.#db.write(build);
-    return (result.numAffectedRows ?? 0n) > 0n;
+      k.deleteFrom(this.#table).where(this.#key, '=', id as unknown);
+    return this.#run(options, build, async () => {
+      const result = await this.#db.write(build);
+      return (result.numAffectedRows ?? 0n) > 0n;
+    });
   }
 
   /** Deletes every row that matches `where` (a non-empty filter); critical: resolves with the number deleted. */
   deleteWhere(where: Filter<Row<DB, TB>>, options?: CriticalWrite): Promise<number>;
   deleteWhere(where: Filter<Row<DB, TB>>, options: DeferredWrite): Promise<void>;
   deleteWhere(where: Filter<Row<DB, TB>>, options?: WriteOptions): Promise<number | undefined>;
-  async deleteWhere(
-    where: Filter<Row<DB, TB>>,
-    options?: WriteOptions,
-  ): Promise<number | undefined> {
+  deleteWhere(where: Filter<Row<DB, TB>>, options?: WriteOptions): Promise<unknown> {
     const build = (k: Kysely<LooseDB>) => {
       requireFilter(where, 'deleteWhere');
-      return k.deleteFrom(this.table).where((eb) => filterExpression(eb, where));
+      return k.deleteFrom(this.#table).where((eb) => filterExpression(eb, where));
     };
-    if (isDeferred(options)) return this.#db.defer(build);
-    const result = await this.#db.write(build);
-    return Number(result.numAffectedRows ?? 0n);
+    return this.#run(options, build, async () => {
+      const result = await this.#db.write(build);
+      return Number(result.numAffectedRows ?? 0n);
+    });
+  }
+
+  /**
+   * Runs a write at the durability asked for. Deferred: `db.defer(build)`, whose promise is
+   * returned as is — it never rejects unhandled, so callers may ignore it; `build` runs (and
+   * checks its input) inside `defer`, so a bad input is reported like any deferred failure.
+   * Critical: `critical()`.
+   */
+  #run(
+    options: { durability?: string } | undefined,
+    build: (k: Kysely<LooseDB>) => Writable | readonly Writable[],
+    critical: () => Promise<unknown>,
+  ): Promise<unknown> {
+    let deferred: boolean;
+    try {
+      deferred = isDeferred(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return deferred ? this.#db.defer(build) : critical();
   }
 
   /** The row with this primary key, or `undefined`. */
   async findById(id: Row<DB, TB>[PK]): Promise<Row<DB, TB> | undefined> {
     const row = await this.#db.kysely
-      .selectFrom(this.table)
+      .selectFrom(this.#table)
       .selectAll()
-      .where(this.primaryKey, '=', id)
+      .where(this.#key, '=', id as unknown)
       .executeTakeFirst();
     return row as Row<DB, TB> | undefined;
   }
@@ -389,14 +429,15 @@ export class Repository<
     if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
       throw invalid(`Expected \`limit\` to be an integer >= 1, got ${show(limit)}`);
     }
-    let query: LooseSelect = this.#db.kysely.selectFrom(this.table).selectAll();
+    let query: LooseSelect = this.#db.kysely.selectFrom(this.#table).selectAll();
     const where = options.where;
     if (where !== undefined && Object.keys(where).length > 0) {
       query = query.where((eb) => filterExpression(eb, where));
     }
     if (options.after !== undefined) {
       const values = decodeCursor(options.after, order);
-      query = query.where((eb) => keysetExpression(eb, order, values));
+      const notNull = await this.#notNullColumns();
+      query = query.where((eb) => keysetExpression(eb, order, values, notNull));
     }
     for (const term of order) query = query.orderBy(term.column, term.desc ? 'desc' : 'asc');
     if (limit !== undefined) query = query.limit(limit + 1);
@@ -411,9 +452,7 @@ export class Repository<
 
   /** How many rows match `where` (all rows when omitted). */
   async count(where?: Filter<Row<DB, TB>>): Promise<number> {
-    let query = this.#db.kysely
-      .selectFrom(this.table)
-      .select((eb) => eb.fn.countAll().as('n'));
+    let query = this.#db.kysely.selectFrom(this.#table).select((eb) => eb.fn.countAll().as('n'));
     if (where !== undefined && Object.keys(where).length > 0) {
       query = query.where((eb) => filterExpression(eb, where));
     }
@@ -421,9 +460,36 @@ export class Repository<
     return Number(row.n);
   }
 
+  /**
+   * The columns that can never hold NULL: declared NOT NULL, or the INTEGER PRIMARY KEY (the
+   * rowid). Read once per repository; a later migration that makes an order column nullable
+   * needs a new repository (the stores open theirs after migrating).
+   */
+  #notNullColumns(): Promise<ReadonlySet<string>> {
+    this.#notNull ??= sql<{ name: string; notnull: number; pk: number; type: string }>`
+      SELECT name, "notnull", pk, type FROM pragma_table_info(${this.#table})`
+      .execute(this.#db.kysely)
+      .then(({ rows }) => {
+        const keys = rows.filter((r) => r.pk > 0);
+        return new Set(
+          rows
+            .filter(
+              (r) =>
+                r.notnull === 1 ||
+                (keys.length === 1 && r.pk === 1 && r.type.toUpperCase() === 'INTEGER'),
+            )
+            .map((r) => r.name),
+        );
+      });
+    this.#notNull.catch(() => {
+      this.#notNull = undefined;
+    });
+    return this.#notNull;
+  }
+
   /** The order with directions resolved and the primary key appended as tie-breaker. */
   #order(orderBy: OrderBy<Row<DB, TB>> | undefined): ResolvedOrder[] {
-    const terms: { column: string; direction?: string }[] =
+    const terms: readonly { column: string; direction?: string }[] =
       orderBy === undefined
         ? []
         : typeof orderBy === 'string'
@@ -500,6 +566,39 @@ export class Repository<
   }
 }
 
+/** Throws `INVALID_OPTION` when `text` is longer than `limit` UTF-8 bytes. */
+export function checkBytes(text: string, limit: number, what: string, option: string): void {
+  if (text.length * 3 <= limit) return;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > limit) {
+    throw new WalguardError(
+      'INVALID_OPTION',
+      `Expected \`${what}\` to be at most ${limit} bytes (${option}), got ${bytes} bytes; nothing was written`,
+      { details: { what, bytes, limit } },
+    );
+  }
+}
+
+/** Throws `INVALID_OPTION` unless the tables exist. */
+export async function requireTables<DB>(
+  db: Walguard<DB>,
+  tables: readonly string[],
+): Promise<void> {
+  const k = db.kysely as unknown as Kysely<{ sqlite_schema: { name: string; type: string } }>;
+  const rows = await k
+    .selectFrom('sqlite_schema')
+    .select('name')
+    .where('type', '=', 'table')
+    .where('name', 'in', tables)
+    .execute();
+  const missing = tables.filter((t) => !rows.some((r) => r.name === t));
+  if (missing.length > 0) {
+    throw invalid(
+      `The table(s) ${missing.join(', ')} do not exist: run the store's migrations first (runMigrations(db, [conversationMigrations(), memoryMigrations({ dimensions })]))`,
+    );
+  }
+}
+
 /** True for `{ durability: 'deferred' }`; rejects unknown durability values. */
 function isDeferred(options: { durability?: string } | undefined): boolean {
   const durability = options?.durability;
@@ -532,12 +631,37 @@ function isCondition(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-const CONDITION_KEYS = new Set(['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'notIn', 'isNull', 'like']);
+const CONDITION_KEYS = new Set([
+  'eq',
+  'ne',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'in',
+  'notIn',
+  'isNull',
+  'like',
+]);
+
+/**
+ * The WHERE expression of a `Filter` (the AND of every column's conditions), for a query of
+ * your own: `.where((eb) => whereFilter(eb, { kind: 'fact' }, 'm'))`. `alias` prefixes each
+ * column (`m.kind`). Throws `INVALID_OPTION` on an unknown condition.
+ */
+export function whereFilter<EB>(eb: EB, filter: object, alias?: string): Expression<SqlBool> {
+  return filterExpression(eb as unknown as LooseExpressionBuilder, filter, alias);
+}
 
 /** Builds the WHERE expression of a filter (AND of every column's conditions). */
-function filterExpression(eb: LooseExpressionBuilder, filter: object): Expression<SqlBool> {
+function filterExpression(
+  eb: LooseExpressionBuilder,
+  filter: object,
+  alias?: string,
+): Expression<SqlBool> {
   const parts: Expression<SqlBool>[] = [];
-  for (const [column, spec] of Object.entries(filter)) {
+  for (const [name, spec] of Object.entries(filter)) {
+    const column = alias === undefined ? name : `${alias}.${name}`;
     if (spec === undefined) continue;
     if (!isCondition(spec)) {
       parts.push(spec === null ? eb(column, 'is', null) : eb(column, '=', spec));
@@ -592,12 +716,19 @@ function conditionExpression(
 /**
  * The keyset condition "the row comes after `values` in `order`": for some i, every column
  * before i equals its cursor value and column i is strictly after its cursor value. NULLs
- * sort first ascending and last descending (SQLite), and are handled exactly.
+ * sort first ascending and last descending (SQLite), and are handled exactly; a column known
+ * to be NOT NULL needs no NULL branch.
+ *
+ * SQLite cannot use an index range for that OR, so a redundant bound on the first column is
+ * ANDed (`c0 >= v0` ascending, `c0 <= v0` descending when c0 is NOT NULL): measured on 100k
+ * messages of one conversation, a page deep in the asc order took 10.5 ms without it (the index
+ * scanned from the conversation's first message) and 0.08 ms with it.
  */
 function keysetExpression(
   eb: LooseExpressionBuilder,
   order: readonly ResolvedOrder[],
   values: readonly unknown[],
+  notNull: ReadonlySet<string>,
 ): Expression<SqlBool> {
   const branches: Expression<SqlBool>[] = [];
   for (let i = 0; i < order.length; i++) {
@@ -614,10 +745,17 @@ function keysetExpression(
     } else if (v === null) {
       // Nothing sorts after NULL in a descending order except other columns' ties.
       parts.push(sql<SqlBool>`0`);
+    } else if (notNull.has(column)) {
+      parts.push(eb(column, '<', v));
     } else {
       parts.push(eb.or([eb(column, '<', v), eb(column, 'is', null)]));
     }
     branches.push(eb.and(parts));
+  }
+  const first = order[0]!;
+  const v0 = values[0];
+  if (v0 !== null && (!first.desc || notNull.has(first.column))) {
+    return eb.and([eb(first.column, first.desc ? '<=' : '>=', v0), eb.or(branches)]);
   }
   return eb.or(branches);
 }
@@ -640,16 +778,20 @@ function decodeCursor(cursor: string, order: readonly ResolvedOrder[]): unknown[
   try {
     payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw invalid(`Expected \`after\` to be a cursor returned as \`next\` by find(), got ${show(cursor)}`);
+    throw invalid(
+      `Expected \`after\` to be a cursor returned as \`next\` by find(), got ${show(cursor)}`,
+    );
   }
   const expected = order.map((t) => (t.desc ? `-${t.column}` : t.column));
   if (
     payload?.v !== CURSOR_VERSION ||
     !Array.isArray(payload.o) ||
     !Array.isArray(payload.k) ||
-    payload.k.length !== expected.length
+    payload.k.length !== payload.o.length
   ) {
-    throw invalid(`Expected \`after\` to be a cursor returned as \`next\` by find(), got ${show(cursor)}`);
+    throw invalid(
+      `Expected \`after\` to be a cursor returned as \`next\` by find(), got ${show(cursor)}`,
+    );
   }
   if (payload.o.join(',') !== expected.join(',')) {
     throw invalid(

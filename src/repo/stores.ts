@@ -1,0 +1,72 @@
+/**
+ * The repository layer's public surface in one place: the typed repository base, the
+ * conversation and memory stores, and the migration runner. `src/index.ts` re-exports it.
+ */
+
+export {
+  type Conversation,
+  ConversationStore,
+  type ConversationStoreOptions,
+  type ConversationsTable,
+  type ConversationTables,
+  conversationMigrations,
+  type JsonObject,
+  type JsonValue,
+  type ListConversationsOptions,
+  type ListMessagesOptions,
+  MESSAGE_ROLES,
+  type Message,
+  type MessageRole,
+  type MessagesTable,
+  type NewConversation,
+  type NewMessage,
+} from './conversation-store.js';
+export {
+  type Embedding,
+  type ListMemoriesOptions,
+  MAX_DIMENSIONS,
+  type MemoriesTable,
+  type Memory,
+  type MemoryFilter,
+  type MemoryPatch,
+  MemoryStore,
+  type MemoryStoreOptions,
+  type MemoryTables,
+  memoryMigrations,
+  type NewMemory,
+  type RecordAccessOptions,
+  type ScoredMemory,
+  type SearchOptions,
+} from './memory-store.js';
+export {
+  type Migration,
+  MigrationError,
+  type MigrationReport,
+  type MigrationRun,
+  type MigrationSet,
+  type MigrationsInput,
+  pendingMigrations,
+  type RunMigrationsOptions,
+  runMigrations,
+} from './migrations.js';
+export {
+  type ColumnName,
+  type Condition,
+  type CriticalWrite,
+  DEFAULT_MAX_VALUE_BYTES,
+  type DeferredWrite,
+  type Filter,
+  type FindOptions,
+  type NewRow,
+  type OrderBy,
+  type OrderTerm,
+  type Page,
+  Repository,
+  type RepositoryOptions,
+  type Row,
+  type RowPatch,
+  type TableName,
+  type UpsertOptions,
+  type WriteOptions,
+  whereFilter,
+} from './repository.js';
