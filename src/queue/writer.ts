@@ -171,7 +171,7 @@ export class Writer {
         if (!this.#fence()) {
           reply.error = {
             ...reply.error,
-            message: `${reply.error.message}. The fence commit that makes this failure final also failed: these writes may reappear after a crash`,
+            message: `${reply.error.message}. The fence commit and checkpoint that make this failure final did not complete: these writes may reappear, and recent deferred writes may be lost, after a crash`,
             details: { ...reply.error.details, outcome: 'unknown' },
           };
         }
@@ -377,7 +377,8 @@ export class Writer {
   }
 
   /**
-   * Makes a failed COMMIT final. After an I/O error at COMMIT (an fsync that failed), the
+   * Makes a failed COMMIT final and the committed state independent of the failed fsync.
+   * After an I/O error at COMMIT (an fsync that failed), the
    * failed transaction's frames are complete in the WAL file and the page cache; until the
    * next commit overwrites them, a crash lets WAL recovery replay them — a batch reported as
    * rejected would reappear (found by the power-loss harness on raw libsql). The fence is a
@@ -389,6 +390,24 @@ export class Writer {
     try {
       const version = (this.#db.prepare('PRAGMA user_version').raw(true).get() as number[])[0] ?? 0;
       this.#db.exec(`BEGIN IMMEDIATE; PRAGMA user_version = ${version}; COMMIT`);
+      // Linux marks pages whose writeback failed as clean: WAL frames written since the last
+      // successful fsync (deferred-only commits, which do not fsync) may never reach the disk
+      // although the page cache still serves them. Every later commit extends that WAL, and
+      // after a power loss recovery would stop at the hole, dropping acknowledged units
+      // (found by the power-loss harness). A TRUNCATE checkpoint copies the committed state,
+      // read back through the page cache, into the database file, fsyncs it, and empties the
+      // WAL, so nothing acknowledged depends on the frames the failed fsync may have lost.
+      const [busy] = this.#db
+        .prepare('PRAGMA wal_checkpoint(TRUNCATE)')
+        .raw(true)
+        .get() as number[];
+      if (busy === 1) {
+        this.#host.log(
+          'warn',
+          'the checkpoint after an I/O error could not finish: a reader holds an old snapshot',
+        );
+        return false;
+      }
       return true;
     } catch (error) {
       try {
