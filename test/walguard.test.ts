@@ -261,6 +261,26 @@ describe('writes', () => {
   });
 });
 
+describe('the Kysely driver', () => {
+  it('reuses its connection routers: Kysely keeps every connection it saw, so one per query would leak', async () => {
+    const db = await withItems();
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          round % 2 === 0
+            ? db.kysely
+                .insertInto('items')
+                .values({ name: `r${round}-${i}`, qty: i })
+                .execute()
+            : db.kysely.selectFrom('items').selectAll().limit(1).execute(),
+        ),
+      );
+    }
+    const created = db.dialect.drivers.reduce((n, d) => n + d.created, 0);
+    expect(created).toBeLessThanOrEqual(60);
+  });
+});
+
 describe('reads', () => {
   it('do not wait for the writer, and see every write that resolved', async () => {
     const db = await withItems({ transactionTimeoutMs: 10_000 });

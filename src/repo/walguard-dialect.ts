@@ -24,8 +24,13 @@ export class WalguardDialect implements Dialect {
     this.#backend = backend;
   }
 
+  /** Drivers created (one per Kysely instance built on this dialect). */
+  readonly drivers: WalguardDriver[] = [];
+
   createDriver(): Driver {
-    return new WalguardDriver(this.#backend);
+    const driver = new WalguardDriver(this.#backend);
+    this.drivers.push(driver);
+    return driver;
   }
 
   createQueryCompiler(): QueryCompiler {

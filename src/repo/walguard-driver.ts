@@ -17,6 +17,15 @@ import { WalguardConnection } from './walguard-connection.js';
  */
 export class WalguardDriver implements Driver {
   readonly #backend: QueryBackend;
+  /**
+   * Released routers, reused by the next acquire. Kysely's RuntimeDriver keeps every
+   * connection it has ever seen in a Set (to add query logging once), so a fresh router per
+   * query grew that Set by one object per query, forever. Reuse bounds it by the peak number
+   * of queries in flight at once.
+   */
+  readonly #free: WalguardConnection[] = [];
+  /** Routers created so far (for tests: bounded by peak concurrency). */
+  created = 0;
 
   constructor(backend: QueryBackend) {
     this.#backend = backend;
@@ -25,8 +34,11 @@ export class WalguardDriver implements Driver {
   /** Nothing to do: `openDatabase` opened the connections. */
   async init(): Promise<void> {}
 
-  /** A fresh router; cheap. */
+  /** A router: a released one, or a new one. */
   async acquireConnection(): Promise<DatabaseConnection> {
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    this.created++;
     return new WalguardConnection(this.#backend);
   }
 
@@ -73,8 +85,10 @@ export class WalguardDriver implements Driver {
     await connection.executeQuery(savepointCommand('release', savepointName, compileQuery));
   }
 
-  /** Nothing to release. */
-  async releaseConnection(): Promise<void> {}
+  /** Returns the router for reuse (its transaction, if any, has ended by now). */
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    this.#free.push(connection as WalguardConnection);
+  }
 
   /** The database's lifetime is `Walguard.close()`'s business, not Kysely's. */
   async destroy(): Promise<void> {}
