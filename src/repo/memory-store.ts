@@ -347,7 +347,10 @@ export class MemoryStore {
       return rows.map(toScored);
     };
     if (options.exact === true) return scan();
-    let candidates = filtered ? Math.max(4 * k, 32) : k;
+    // DiskANN is approximate: asking it for exactly k neighbours sometimes missed the true
+    // nearest (even a distance-0 match right after an UPDATE, seen in CI). Oversample, then
+    // order the candidates by exact distance.
+    let candidates = filtered ? Math.max(4 * k, 32) : Math.max(2 * k, 16);
     for (let round = 1; ; round++) {
       const rows = await k2
         .selectFrom(sql<{ id: number }>`vector_top_k(${INDEX}, ${q}, ${candidates})`.as('t'))
