@@ -16,11 +16,20 @@
  *   --db NAME           database file name [db.sqlite]
  *   --key KEY           encryption key
  *   --keep-failures N   keep the folders of N failing states
+ *   --specs FILE        JSON array of crash state specs to check instead of a plan (the
+ *                       plan options above are then ignored; --from/--to still filter)
+ *   --failed-sync M     retry | drop: what a failed fsync does to unsynced writes [retry]
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { exploreCrashStates } from './explore.js';
 import { readOpLog } from './oplog.js';
-import { CrashReplayer, type DurabilityModel } from './replay.js';
+import {
+  CrashReplayer,
+  type CrashStateSpec,
+  type DurabilityModel,
+  type FailedSyncModel,
+} from './replay.js';
 import { EMPTY_SNAPSHOT, takeSnapshot } from './snapshot.js';
 
 const { values } = parseArgs({
@@ -37,6 +46,8 @@ const { values } = parseArgs({
     db: { type: 'string', default: 'db.sqlite' },
     key: { type: 'string' },
     'keep-failures': { type: 'string', default: '0' },
+    specs: { type: 'string' },
+    'failed-sync': { type: 'string', default: 'retry' },
   },
 });
 
@@ -47,19 +58,30 @@ if (values.model !== 'strict' && values.model !== 'ext4-like') {
 if (values.points !== 'syncs' && values.points !== 'every') {
   throw new Error(`Expected \`--points\` to be syncs or every, got \`${values.points}\``);
 }
+if (values['failed-sync'] !== 'retry' && values['failed-sync'] !== 'drop') {
+  throw new Error(
+    `Expected \`--failed-sync\` to be retry or drop, got \`${values['failed-sync']}\``,
+  );
+}
 const ops = readOpLog(values.log);
 const snapshot = values['snapshot-dir'] ? takeSnapshot(values['snapshot-dir']) : EMPTY_SNAPSHOT;
-const replayer = new CrashReplayer(ops, { snapshot, model: values.model as DurabilityModel });
+const replayer = new CrashReplayer(ops, {
+  snapshot,
+  model: values.model as DurabilityModel,
+  failedSync: values['failed-sync'] as FailedSyncModel,
+});
 const from = values.from !== undefined ? Number(values.from) : 0;
 const to = values.to !== undefined ? Number(values.to) : ops.length + 1;
-const specs = replayer
-  .plan({
-    points: values.points,
-    randomPerPoint: Number(values.random),
-    seed: Number(values.seed),
-    ...(values['max-states'] !== undefined ? { maxStates: Number(values['max-states']) } : {}),
-  })
-  .filter((s) => s.point >= from && s.point < to);
+const planned: CrashStateSpec[] =
+  values.specs !== undefined
+    ? (JSON.parse(readFileSync(values.specs, 'utf8')) as CrashStateSpec[])
+    : replayer.plan({
+        points: values.points,
+        randomPerPoint: Number(values.random),
+        seed: Number(values.seed),
+        ...(values['max-states'] !== undefined ? { maxStates: Number(values['max-states']) } : {}),
+      });
+const specs = planned.filter((s) => s.point >= from && s.point < to);
 const report = exploreCrashStates({
   replayer,
   specs,

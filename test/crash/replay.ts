@@ -82,7 +82,18 @@ export interface ReplayOptions {
   snapshot?: Snapshot;
   /** How names become durable; default `strict`. */
   model?: DurabilityModel;
+  /** What a failed fsync does to the writes it should have synced; default `retry`. */
+  failedSync?: FailedSyncModel;
 }
+
+/**
+ * What happens to a file's unsynced writes when an fsync of it fails (an injected EIO).
+ * `retry`: they stay pending, may reach the disk at any time, and the next successful fsync
+ * of the file makes them durable. `drop`: they never reach the disk (Linux since 4.13 marks
+ * the pages whose writeback failed clean, so the page cache still serves them while the disk
+ * never gets them: PostgreSQL's "fsyncgate"); before the failed fsync they may have landed.
+ */
+export type FailedSyncModel = 'retry' | 'drop';
 
 /** Options of {@link CrashReplayer.plan}. */
 export interface PlanOptions {
@@ -157,8 +168,28 @@ type Effect =
   | { type: 'create'; index: number; name: string; inode: number; durableAt: number }
   | { type: 'rename'; index: number; from: string; to: string; inode: number; durableAt: number }
   | { type: 'unlink'; index: number; name: string; inode: number; durableAt: number }
-  | { type: 'write'; index: number; inode: number; offset: number; data: Buffer; durableAt: number }
-  | { type: 'truncate'; index: number; inode: number; length: number; durableAt: number };
+  | {
+      type: 'write';
+      index: number;
+      inode: number;
+      offset: number;
+      data: Buffer;
+      durableAt: number;
+      /** Op index of the failed fsync that lost it (`failedSync: 'drop'`). */
+      droppedAt?: number;
+    }
+  | {
+      type: 'truncate';
+      index: number;
+      inode: number;
+      length: number;
+      durableAt: number;
+      droppedAt?: number;
+    };
+
+/** Whether effect `e` is still pending (issued, not durable, not lost) at crash point `point`. */
+const pendingAtPoint = (e: Effect, point: number): boolean =>
+  e.durableAt >= point && !('droppedAt' in e && e.droppedAt !== undefined && e.droppedAt < point);
 
 const isMeta = (e: Effect): boolean =>
   e.type === 'create' || e.type === 'rename' || e.type === 'unlink';
@@ -195,6 +226,8 @@ export class CrashReplayer {
   readonly ops: readonly Op[];
   /** The durability model in force. */
   readonly model: DurabilityModel;
+  /** What a failed fsync does to the writes it should have synced. */
+  readonly failedSync: FailedSyncModel;
   /** State-changing operations, in log order. */
   readonly #effects: Effect[] = [];
   /** Op index of each successful sync → positions in #effects it made durable. */
@@ -218,6 +251,7 @@ export class CrashReplayer {
   constructor(ops: readonly Op[], options: ReplayOptions = {}) {
     this.ops = ops;
     this.model = options.model ?? 'strict';
+    this.failedSync = options.failedSync ?? 'retry';
     const snapshot = options.snapshot ?? EMPTY_SNAPSHOT;
     this.#initial = { names: new Map(), inodes: new Map() };
     const liveNames = new Map<string, number>();
@@ -358,6 +392,17 @@ export class CrashReplayer {
           this.#markIndex.push(index);
           this.#markText.push(op.text);
           break;
+        case 'fault': {
+          if (op.call !== 'fsync' || this.failedSync !== 'drop') break;
+          const id = byIno.get(op.ino) ?? liveNames.get(op.path);
+          if (id === undefined) break;
+          for (const p of pendingData.get(id) ?? []) {
+            const e = this.#effects[p]!;
+            if (e.type === 'write' || e.type === 'truncate') e.droppedAt = index;
+          }
+          pendingData.delete(id);
+          break;
+        }
         default:
           break;
       }
@@ -395,15 +440,7 @@ export class CrashReplayer {
     const inodes = new Map(this.#durable.inodes);
     const owned = new Set<number>();
     const image: Image = { names, inodes };
-    const keyParts: string[] = [];
-    for (const c of chosen) {
-      applyEffect(image, c.effect, owned, c.sectors);
-      keyParts.push(
-        c.sectors
-          ? `${c.effect.index}/${c.sectors.keep.map((k) => (k ? 1 : 0)).join('')}`
-          : `${c.effect.index}`,
-      );
-    }
+    for (const c of chosen) applyEffect(image, c.effect, owned, c.sectors);
     const files = new Map<string, Buffer>();
     for (const [name, id] of names) {
       if (isIgnoredName(name)) continue;
@@ -417,8 +454,32 @@ export class CrashReplayer {
       marks: this.#markText.slice(0, marksCount),
       pendingCount: pending.length,
       appliedCount: chosen.length,
-      key: `${this.#durableCount}|${marksCount}|${keyParts.join(',')}`,
+      key: this.#key(point, chosen),
     };
+  }
+
+  /**
+   * The key {@link state} would give `spec`, without building the state's files: cheap, for
+   * planning distinct states.
+   */
+  stateKey(spec: CrashStateSpec): string {
+    const { point } = spec;
+    if (!Number.isInteger(point) || point < 0 || point > this.ops.length) {
+      throw new RangeError(`Expected a crash point in 0..${this.ops.length}, got ${point}`);
+    }
+    this.#advanceTo(point);
+    const pending = this.#pending.map((p) => this.#effects[p]!);
+    return this.#key(point, this.#choose(pending, spec));
+  }
+
+  /** A state's key: what is durable (it only grows), the marks, the pending effects applied. */
+  #key(point: number, chosen: readonly Choice[]): string {
+    const parts = chosen.map((c) =>
+      c.sectors
+        ? `${c.effect.index}/${c.sectors.keep.map((k) => (k ? 1 : 0)).join('')}`
+        : `${c.effect.index}`,
+    );
+    return `${this.#durableCount}|${this.#marksCount(point)}|${parts.join(',')}`;
   }
 
   /** Builds the state `spec` and writes its files into `dir` (created if needed). */
@@ -521,11 +582,11 @@ export class CrashReplayer {
       for (const p of made) applyEffect(this.#durable, this.#effects[p]!, null);
       this.#durableCount += made.length;
     }
-    const stillPending = this.#pending.filter((p) => this.#effects[p]!.durableAt >= point);
+    const stillPending = this.#pending.filter((p) => pendingAtPoint(this.#effects[p]!, point));
     while (this.#nextEffect < this.#effects.length) {
       const e = this.#effects[this.#nextEffect]!;
       if (e.index >= point) break;
-      if (e.durableAt >= point) stillPending.push(this.#nextEffect);
+      if (pendingAtPoint(e, point)) stillPending.push(this.#nextEffect);
       this.#nextEffect++;
     }
     this.#pending = stillPending;
