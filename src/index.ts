@@ -3,6 +3,15 @@
  * This file only re-exports the public surface.
  */
 
+export { applyConfigFile, type OptionsWithConfig } from './config/apply-config-file.js';
+export {
+  type ConfigOptions,
+  type ConfigProblem,
+  type LoadedConfig,
+  loadConfig,
+  parseConfig,
+  readConfig,
+} from './config/load-config.js';
 export type { BackupFile, BackupResult } from './durability/backups.js';
 export {
   isWalguardError,

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type CompiledQuery, Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
+import { applyConfigFile, type OptionsWithConfig } from './config/apply-config-file.js';
 import {
   type BackupResult,
   newestGoodBackup,
@@ -25,6 +26,7 @@ import {
 import { acquireProcessLock, type ProcessLock } from './durability/process-lock.js';
 import { registerForShutdown } from './durability/shutdown.js';
 import { isWalguardError, toUnitError, WalguardError } from './errors.js';
+import { hasSubscribers, publish } from './metrics/channels.js';
 import { type ResolvedOptions, resolveOptions, type WalguardOptions } from './options.js';
 import type {
   CheckpointMode,
@@ -138,6 +140,12 @@ export interface WalguardStats {
   backups: number;
   /** The last backup written since open. */
   lastBackup: BackupResult | undefined;
+  /** `check()` calls since open. */
+  integrityChecks: number;
+  /** Of those, checks that found damage. */
+  integrityFailures: number;
+  /** The last `check()` result. */
+  lastCheck: CheckResult | undefined;
   /** Whether `fullfsync`/`checkpoint_fullfsync` are on (macOS only). */
   fullfsync: boolean;
   /** The settings as read back from each connection at open. */
@@ -190,6 +198,10 @@ export class Walguard<DB> {
   #checkpoints = 0;
   /** Checkpoints a reader kept from finishing. */
   #checkpointsBlocked = 0;
+  /** `check()` calls, failed ones, and the last result. */
+  #integrityChecks = 0;
+  #integrityFailures = 0;
+  #lastCheck: CheckResult | undefined;
   #lastCheckpoint: CheckpointEvent | undefined;
   /** This process's ownership of the database; released by close(). */
   readonly #lock: ProcessLock;
@@ -252,8 +264,9 @@ export class Walguard<DB> {
   }
 
   /** Opens a database; see `openDatabase` and `open-sequence.ts` for the steps. */
-  static async open<DB>(input: WalguardOptions): Promise<Walguard<DB>> {
-    const options = resolveOptions(input);
+  static async open<DB>(input: WalguardOptions | OptionsWithConfig): Promise<Walguard<DB>> {
+    const started = performance.now();
+    const options = resolveOptions(applyConfigFile(input));
     const log = options.logger;
     fs.mkdirSync(path.dirname(options.path), { recursive: true });
     const lock = await acquireProcessLock(options.path, { waitMs: options.lockWaitMs });
@@ -274,6 +287,13 @@ export class Walguard<DB> {
       }
     }
     log.info({ step: 'ready', path: options.path }, 'database ready');
+    if (hasSubscribers('open')) {
+      publish('open', {
+        path: options.path,
+        durationMs: performance.now() - started,
+        encrypted: options.encryption !== undefined,
+      });
+    }
     return db;
   }
 
@@ -314,6 +334,14 @@ export class Walguard<DB> {
     try {
       return await Walguard.#openConnections<DB>(options, lock);
     } catch (error) {
+      if (isWalguardError(error, 'CORRUPT') && hasSubscribers('corruption')) {
+        const source = error.details?.messages
+          ? 'integrity'
+          : error.details?.kind
+            ? 'header'
+            : 'engine';
+        publish('corruption', { path: options.path, source, message: error.message });
+      }
       if (!mayRestore || options.onCorruption !== 'restore' || !isWalguardError(error, 'CORRUPT')) {
         throw error;
       }
@@ -371,7 +399,19 @@ export class Walguard<DB> {
       );
       if (options.integrityCheck !== 'off') {
         const level = options.integrityCheck;
+        const checkStarted = performance.now();
         const messages = runCheck(reader, level);
+        if (hasSubscribers('integrity')) {
+          const ok = messages.join() === 'ok';
+          publish('integrity', {
+            path: options.path,
+            level,
+            ok,
+            durationMs: performance.now() - checkStarted,
+            trigger: 'open',
+            messages: ok ? undefined : messages.slice(0, 5),
+          });
+        }
         log.info({ step: 'integrity', level, ok: messages.join() === 'ok' }, 'integrity checked');
         if (messages.join() !== 'ok') {
           throw new WalguardError(
@@ -432,6 +472,14 @@ export class Walguard<DB> {
       },
       `the database was damaged and has been replaced by the backup taken at ${backup.takenAt.toISOString()}: writes made after that time are lost from the live database (the damaged files are kept in ${result.quarantineDir})`,
     );
+    if (hasSubscribers('recovery')) {
+      publish('recovery', {
+        path: options.path,
+        restoredFrom: result.restoredFrom,
+        backupTakenAt: backup.takenAt.toISOString(),
+        quarantineDir: result.quarantineDir,
+      });
+    }
   }
 
   /**
@@ -509,12 +557,34 @@ export class Walguard<DB> {
     this.#assertOpen();
     const started = performance.now();
     const messages = runCheck(this.#reader, level);
-    return {
+    const result: CheckResult = {
       ok: messages.length === 1 && messages[0] === 'ok',
       level,
       messages,
       durationMs: performance.now() - started,
     };
+    this.#integrityChecks++;
+    if (!result.ok) this.#integrityFailures++;
+    this.#lastCheck = result;
+    const path = this.options.path;
+    if (hasSubscribers('integrity')) {
+      publish('integrity', {
+        path,
+        level,
+        ok: result.ok,
+        durationMs: result.durationMs,
+        trigger: 'check',
+        messages: result.ok ? undefined : messages.slice(0, 5),
+      });
+    }
+    if (!result.ok && hasSubscribers('corruption')) {
+      publish('corruption', {
+        path,
+        source: 'integrity',
+        message: messages.slice(0, 5).join('; '),
+      });
+    }
+    return result;
   }
 
   /**
@@ -547,6 +617,15 @@ export class Walguard<DB> {
         'backup written and verified',
       );
       if (this.#events.listenerCount('backup') > 0) {
+        if (hasSubscribers('backup')) {
+          publish('backup', {
+            path: this.options.path,
+            backupPath: result.path,
+            bytes: result.bytes,
+            durationMs: result.durationMs,
+            pruned: result.pruned.length,
+          });
+        }
         this.#events.emit('backup', {
           path: result.path,
           bytes: result.bytes,
@@ -593,6 +672,9 @@ export class Walguard<DB> {
       lastCheckpoint: this.#lastCheckpoint,
       backups: this.#backups,
       lastBackup: this.#lastBackup,
+      integrityChecks: this.#integrityChecks,
+      integrityFailures: this.#integrityFailures,
+      lastCheck: this.#lastCheck,
       fullfsync: this.#settings.writer.fullfsync === 1,
       settings: this.#settings,
     };
@@ -633,6 +715,7 @@ export class Walguard<DB> {
 
   async #close(): Promise<void> {
     const log = this.#logger;
+    const closeStarted = performance.now();
     this.#checkpointer.stop();
     clearInterval(this.#backupTimer);
     await this.#backupRunning?.catch(() => {});
@@ -658,6 +741,9 @@ export class Walguard<DB> {
     await this.#lock.release();
     this.#unregisterShutdown?.();
     log.info('closed');
+    if (hasSubscribers('close')) {
+      publish('close', { path: this.options.path, durationMs: performance.now() - closeStarted });
+    }
   }
 
   on<E extends keyof WalguardEvents>(event: E, listener: Listener<WalguardEvents[E]>): this {
@@ -693,6 +779,9 @@ export class Walguard<DB> {
       this.#logger.debug(event, 'checkpoint');
     }
     this.#events.emit('checkpoint', event);
+    if (hasSubscribers('checkpoint')) {
+      publish('checkpoint', { path: this.options.path, ...result, reason });
+    }
     return event;
   }
 
@@ -753,6 +842,7 @@ export class Walguard<DB> {
   }
 
   #reportDeferred(error: Error): void {
+    this.#publishError('deferred', error);
     this.#logger.error(
       { err: error, code: (error as { code?: string }).code },
       'a deferred write failed',
@@ -760,12 +850,31 @@ export class Walguard<DB> {
     if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
   }
 
+  #publishError(source: string, error: Error): void {
+    if (!hasSubscribers('error')) return;
+    const code = (error as { code?: string }).code ?? 'ERROR';
+    publish('error', { path: this.options.path, source, code, message: error.message });
+  }
+
   #reportError(error: Error, msg: string): void {
+    this.#publishError('backup', error);
     this.#logger.error({ err: error, code: (error as { code?: string }).code }, msg);
     if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error);
   }
 
   #onBatch(info: BatchInfo): void {
+    if (hasSubscribers('commit')) {
+      publish('commit', {
+        path: this.options.path,
+        units: info.units,
+        critical: info.critical,
+        succeeded: info.succeeded,
+        durable: info.durable,
+        commitMs: info.commitMs,
+        errorCode: (info.error as { code?: string } | undefined)?.code,
+      });
+    }
+    if (info.error !== undefined) this.#publishError('batch', info.error);
     this.#checkpointer.afterBatch();
     if (info.error !== undefined) {
       this.#logger.error(
@@ -809,6 +918,8 @@ export function restore(options: {
  * Opens (creating if needed) a walguard database at `options.path`: one writer connection in
  * a worker thread and one reader connection, each with every setting applied and read back.
  */
-export function openDatabase<DB>(options: WalguardOptions): Promise<Walguard<DB>> {
+export function openDatabase<DB>(
+  options: WalguardOptions | OptionsWithConfig,
+): Promise<Walguard<DB>> {
   return Walguard.open<DB>(options);
 }

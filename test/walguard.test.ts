@@ -479,3 +479,53 @@ describe('parameter binding', () => {
     expect(read.rows).toEqual([{ t: 'integer' }]);
   });
 });
+
+describe('observability and configuration', () => {
+  it('publishes open, commit, checkpoint and close on node:diagnostics_channel', async () => {
+    const dc = await import('node:diagnostics_channel');
+    const seen: string[] = [];
+    const names = ['walguard:open', 'walguard:commit', 'walguard:checkpoint', 'walguard:close'];
+    const listeners = names.map((name) => {
+      const listener = (message: unknown) =>
+        seen.push(`${name}:${(message as { path: string }).path}`);
+      dc.subscribe(name, listener);
+      return [name, listener] as const;
+    });
+    try {
+      const db = await withItems();
+      await db.kysely.insertInto('items').values({ name: 'x', qty: 1 }).execute();
+      await db.checkpoint();
+      await db.close();
+      for (const name of names) expect(seen).toContain(`${name}:${db.path}`);
+    } finally {
+      for (const [name, listener] of listeners) dc.unsubscribe(name, listener);
+    }
+  });
+
+  it('openDatabase({ config }) reads the YAML file; explicit options win', async () => {
+    const dir = tempDir();
+    const config = path.join(dir, 'database.yaml');
+    fs.writeFileSync(
+      config,
+      `path: ${path.join(dir, 'from-config.db')}\nsynchronous: EXTRA\nbusyTimeoutMs: 4321\n`,
+    );
+    const db = await openDatabase({
+      config,
+      logger: false,
+      busyTimeoutMs: 1111,
+      handleSignals: false,
+    });
+    try {
+      expect(db.options.path).toBe(path.join(dir, 'from-config.db'));
+      expect(await db.writerPragma('synchronous')).toBe(3);
+      expect(await db.writerPragma('busy_timeout')).toBe(1111);
+    } finally {
+      await db.close();
+    }
+    fs.writeFileSync(config, `path: x.db\nsynchronus: FULL\n`);
+    await expect(openDatabase({ config, logger: false })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('synchronous'),
+    });
+  });
+});

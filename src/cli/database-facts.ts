@@ -1,0 +1,98 @@
+/**
+ * Facts about a database read from the file system alone: sizes, the WAL header, the
+ * process lock, the backups. Nothing here opens the database with SQLite.
+ */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { ConnectionSettings } from '../durability/connection-settings.js';
+import { acquireProcessLock } from '../durability/process-lock.js';
+import { isWalguardError } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
+
+/** A file's size and last change, or null when it does not exist. */
+export interface FileFacts {
+  /** Its path. */
+  path: string;
+  /** Its size in bytes. */
+  bytes: number;
+  /** When it was last written, ISO 8601. */
+  modifiedAt: string;
+}
+
+/** `stat` of a file, or null when it does not exist. */
+export function fileFacts(file: string): FileFacts | null {
+  try {
+    const s = statSync(file);
+    return { path: file, bytes: s.size, modifiedAt: s.mtime.toISOString() };
+  } catch {
+    return null;
+  }
+}
+
+/** What the `-wal` file's 32-byte header says. */
+export interface WalHeader {
+  /** Page size recorded in the WAL. */
+  pageSize: number;
+  /** Checkpoint sequence number: grows each time a checkpoint restarts the WAL. */
+  checkpointSequence: number;
+}
+
+/**
+ * Reads the WAL header, or null when there is no WAL (or it is shorter than its header).
+ * The CLI holds no SQLite connection to the database, so opening the file here drops no
+ * lock of this process (see file-inspect.ts).
+ */
+export function readWalHeader(dbPath: string): WalHeader | null {
+  let fd: number;
+  try {
+    fd = openSync(`${dbPath}-wal`, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const header = Buffer.alloc(32);
+    if (readSync(fd, header, 0, 32, 0) < 32) return null;
+    const magic = header.readUInt32BE(0);
+    if (magic !== 0x377f0682 && magic !== 0x377f0683) return null;
+    return { pageSize: header.readUInt32BE(8), checkpointSequence: header.readUInt32BE(12) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Who holds the process lock. */
+export type LockFacts =
+  | { held: false }
+  | { held: true; pid: number | undefined }
+  | { held: 'unknown'; error: string };
+
+/** Tries the process lock without waiting and releases it at once. */
+export async function probeLock(dbPath: string): Promise<LockFacts> {
+  try {
+    const lock = await acquireProcessLock(dbPath, { waitMs: 0 });
+    await lock.release();
+    return { held: false };
+  } catch (error) {
+    if (isWalguardError(error, 'LOCKED')) {
+      return { held: true, pid: error.details?.pid as number | undefined };
+    }
+    return { held: 'unknown', error: (error as Error).message };
+  }
+}
+
+/** The backup file name prefix of a database: its base name without extension (as walguard.ts names them). */
+export function backupNameOf(dbPath: string): string {
+  return path.basename(dbPath).replace(/\.[^.]*$/, '') || 'db';
+}
+
+/** The connection settings walguard applies for these options (as `Walguard.open` builds them). */
+export function connectionSettingsOf(options: ResolvedOptions): ConnectionSettings {
+  return {
+    synchronous: options.synchronous,
+    busyTimeoutMs: options.busyTimeoutMs,
+    cacheSizeKiB: options.cacheSizeKiB,
+    walAutocheckpointPages: options.walAutocheckpointPages,
+    journalSizeLimitBytes: options.checkpoint.walSizeLimitBytes,
+    fullfsync: process.platform === 'darwin',
+  };
+}

@@ -1,0 +1,230 @@
+/**
+ * `walguard status <db>`: what an operator needs to know first, without changing anything.
+ *
+ * File facts (sizes, header, WAL, lock, backups) are gathered even when the database cannot
+ * be read, so that a damaged or locked database still gets a full report; what needs the
+ * key (settings, schema) is read by the SQLite child, and its failure becomes the exit code.
+ */
+import { listBackups } from '../durability/backups.js';
+import { inspectDatabaseFile } from '../durability/file-inspect.js';
+import { keyFilePath } from '../durability/key-file.js';
+import type { CommandSpec } from './command.js';
+import {
+  backupNameOf,
+  connectionSettingsOf,
+  fileFacts,
+  probeLock,
+  readWalHeader,
+} from './database-facts.js';
+import { CliError, EXIT, errorCodeOf, exitCodeOf } from './exit-codes.js';
+import { formatAge, formatBytes, table } from './format.js';
+import { type ProbeResult, runSqlChild } from './sql-child.js';
+import { explainChildError, unlock } from './target.js';
+
+const SYNCHRONOUS = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
+
+export const statusCommand: CommandSpec = {
+  name: 'status',
+  summary: 'Sizes, settings, encryption, schema, last checkpoint, backups and lock of a database',
+  args: [{ name: 'db', required: false, help: 'the database file (default: `path` of --config)' }],
+  options: {},
+  description: `Reports, without changing anything: the size of the database and its WAL, the
+header (plaintext or encrypted, journal mode, page size), the settings as read back
+from a connection configured like walguard's, the schema version (user_version and
+each migration set applied), when the database file was last written (in WAL mode
+only a checkpoint writes it: that is the last checkpoint), the backups and the age of
+the newest, and whether another process holds the lock (with its pid).
+
+Works while the app runs. Reading settings and schema needs the key of an encrypted
+database; without it the rest is still reported and the exit code says why.`,
+  json: '`database`, `files` (db, wal, shm, keyFile), `header`, `encrypted`, `lock`, `lastCheckpoint`, `settings`, `schema`, `pages`, `backups`, `problems`, and `error` when the database could not be read.',
+  exitCodes: [
+    [EXIT.PROBLEM, 'the header has problems, or the WAL is past `checkpoint.walSizeLimitBytes`'],
+    [EXIT.WRONG_KEY, 'the key does not open the database (the file facts are still reported)'],
+    [EXIT.KEY_REQUIRED, 'the database is encrypted and no key was given'],
+    [EXIT.NOT_ENCRYPTED, 'a key was given for a plaintext database'],
+    [EXIT.CORRUPT, 'the database cannot be read'],
+    [EXIT.NOT_FOUND, 'there is no file at the path'],
+  ],
+  async run(context) {
+    const target = await context.target();
+    const dbPath = target.path;
+    const header = await inspectDatabaseFile(dbPath);
+    if (header.kind === 'missing') {
+      throw new CliError('NOT_FOUND', `There is no database at ${dbPath}`, { path: dbPath });
+    }
+    const files = {
+      db: fileFacts(dbPath),
+      wal: fileFacts(`${dbPath}-wal`),
+      shm: fileFacts(`${dbPath}-shm`),
+      keyFile: fileFacts(keyFilePath(dbPath)),
+    };
+    const lock = await probeLock(dbPath);
+    const wal = readWalHeader(dbPath);
+    const backupDir = target.resolved.backup.dir;
+    const backups = await listBackups(backupDir, backupNameOf(dbPath));
+    const newest = backups[0];
+    const now = Date.now();
+
+    let probe: ProbeResult | undefined;
+    let failure: unknown;
+    try {
+      const unlocked = await unlock(target);
+      try {
+        probe = await runSqlChild<ProbeResult>({
+          op: 'probe',
+          path: dbPath,
+          key: unlocked.key.key,
+          settings: connectionSettingsOf(target.resolved),
+        });
+      } catch (error) {
+        throw explainChildError(error, unlocked.key, target);
+      }
+    } catch (error) {
+      failure = error;
+    }
+
+    const problems = [...header.problems];
+    const walLimit = target.resolved.checkpoint.walSizeLimitBytes;
+    if (files.wal !== null && files.wal.bytes > walLimit) {
+      problems.push(
+        `The WAL is ${formatBytes(files.wal.bytes)}, past checkpoint.walSizeLimitBytes (${formatBytes(walLimit)}): checkpoints are not keeping up, or a reader holds an old snapshot`,
+      );
+    }
+    const encrypted = header.kind === 'encrypted-or-garbage' && header.likelyEncrypted;
+    const data: Record<string, unknown> = {
+      database: dbPath,
+      configFile: target.configFile ?? null,
+      files,
+      header: {
+        kind: header.kind,
+        pageSize: header.pageSize,
+        journal: header.journal,
+        problems: header.problems,
+      },
+      encrypted,
+      encryption: { given: target.encryption, source: target.secretSource ?? null },
+      lock,
+      lastCheckpoint: {
+        at: files.db?.modifiedAt ?? null,
+        walCheckpointSequence: wal?.checkpointSequence ?? null,
+      },
+      settings:
+        probe === undefined
+          ? null
+          : { journal_mode: probe.pragmas.journal_mode, ...probe.settings },
+      schema:
+        probe === undefined
+          ? null
+          : {
+              userVersion: probe.pragmas.user_version,
+              schemaVersion: probe.pragmas.schema_version,
+              tables: probe.tables.length,
+              migrations: probe.migrations,
+            },
+      pages:
+        probe === undefined
+          ? null
+          : {
+              pageSize: probe.pragmas.page_size,
+              pageCount: probe.pragmas.page_count,
+              freelistCount: probe.pragmas.freelist_count,
+              autoVacuum: probe.pragmas.auto_vacuum,
+            },
+      backups: {
+        dir: backupDir,
+        count: backups.length,
+        newest:
+          newest === undefined
+            ? null
+            : {
+                path: newest.path,
+                takenAt: newest.takenAt.toISOString(),
+                ageSeconds: Math.round((now - newest.takenAt.getTime()) / 1000),
+                bytes: newest.bytes,
+              },
+      },
+      problems,
+    };
+    let exitCode: number = problems.length > 0 ? EXIT.PROBLEM : EXIT.OK;
+    if (failure !== undefined) {
+      exitCode = exitCodeOf(failure);
+      data.error = {
+        code: errorCodeOf(failure),
+        message: (failure as Error).message,
+      };
+    }
+
+    const rows: [string, string][] = [];
+    const kind =
+      header.kind === 'plaintext'
+        ? 'plaintext SQLite'
+        : encrypted
+          ? 'encrypted'
+          : header.kind === 'encrypted-or-garbage'
+            ? 'not a SQLite database'
+            : header.kind;
+    rows.push([
+      'database',
+      `${formatBytes(files.db?.bytes ?? 0)}, ${kind}${header.journal ? `, ${header.journal} journal` : ''}${header.pageSize ? `, ${header.pageSize}-byte pages` : ''}`,
+    ]);
+    rows.push([
+      'wal',
+      files.wal === null
+        ? 'none'
+        : `${formatBytes(files.wal.bytes)}${wal ? ` (checkpoint sequence ${wal.checkpointSequence})` : ''}`,
+    ]);
+    rows.push([
+      'encryption',
+      encrypted
+        ? `on${files.keyFile ? ` (key file ${files.keyFile.path})` : ' (raw key, no key file)'}`
+        : header.kind === 'plaintext'
+          ? 'off'
+          : 'unknown',
+    ]);
+    rows.push([
+      'lock',
+      lock.held === true
+        ? `held by ${lock.pid === undefined ? 'another process' : `process ${lock.pid}`} (the app is running)`
+        : lock.held === false
+          ? 'free (no walguard process has it open)'
+          : `unknown: ${lock.error}`,
+    ]);
+    if (files.db !== null) {
+      rows.push([
+        'last checkpoint',
+        `${files.db.modifiedAt} (${formatAge((now - Date.parse(files.db.modifiedAt)) / 1000)}; when the database file was last written)`,
+      ]);
+    }
+    if (probe !== undefined) {
+      const s = probe.settings;
+      rows.push([
+        'settings',
+        `journal_mode=${probe.pragmas.journal_mode} synchronous=${SYNCHRONOUS[s.synchronous] ?? s.synchronous} busy_timeout=${s.busy_timeout} foreign_keys=${s.foreign_keys} cache_size=${s.cache_size} wal_autocheckpoint=${s.wal_autocheckpoint} journal_size_limit=${s.journal_size_limit}`,
+      ]);
+      const sets = probe.migrations.map(
+        (m) => `${m.set} ${m.applied} applied${m.latest ? ` (latest ${m.latest})` : ''}`,
+      );
+      rows.push([
+        'schema',
+        `user_version ${probe.pragmas.user_version}, ${probe.tables.length} tables${sets.length > 0 ? `; ${sets.join('; ')}` : '; no migrations recorded'}`,
+      ]);
+      rows.push([
+        'pages',
+        `${probe.pragmas.page_count} page${probe.pragmas.page_count === 1 ? '' : 's'} of ${probe.pragmas.page_size} bytes, ${probe.pragmas.freelist_count} free`,
+      ]);
+    }
+    rows.push([
+      'backups',
+      newest === undefined
+        ? `none in ${backupDir}`
+        : `${backups.length} in ${backupDir}; newest ${formatAge((now - newest.takenAt.getTime()) / 1000)} (${newest.path}, ${formatBytes(newest.bytes)})`,
+    ]);
+    let text = `${dbPath}\n${table(rows)}\n`;
+    if (problems.length > 0) text += `problems:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`;
+    if (failure !== undefined) {
+      text += `cannot read the database: ${errorCodeOf(failure)}: ${(failure as Error).message}\n`;
+    }
+    return { exitCode, data, text };
+  },
+};
