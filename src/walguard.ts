@@ -2,6 +2,7 @@
  * `Walguard<DB>`: an open database. It owns the writer worker, the reader connection, the
  * write queue and the Kysely instance, and gives the app its public surface.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -193,6 +194,8 @@ export class Walguard<DB> {
   readonly #settings: { writer: SettingsReadBack; reader: SettingsReadBack };
   /** Set once `close()` was called; new work fails with `CLOSED`. */
   #closing: Promise<void> | undefined;
+  /** The call-time ticket of the db.transaction() call being started, for the driver. */
+  readonly #txTicket = new AsyncLocalStorage<{ ticket: number; used: boolean }>();
   /** The ticket taken by `close()`: work called before it is still accepted and drained. */
   #closeTicket = Number.POSITIVE_INFINITY;
   #checkpoints = 0;
@@ -238,8 +241,16 @@ export class Walguard<DB> {
       ticketOf: (queryId) => this.orderingPlugin.ticketOf(queryId),
       submit: (statements, ticket) => this.#submit(statements, true, ticket),
       beginTransaction: () => {
-        this.#assertOpen();
-        return InteractiveTransaction.begin(this.#queue, this.#client);
+        // A transaction started by db.transaction() takes the ticket of that call (see
+        // #txTicket); one started on db.kysely directly takes its place on arrival.
+        const claim = this.#txTicket.getStore();
+        let ticket = 0;
+        if (claim !== undefined && !claim.used) {
+          claim.used = true;
+          ticket = claim.ticket;
+        }
+        this.#assertOpen(ticket === 0 ? undefined : ticket);
+        return InteractiveTransaction.begin(this.#queue, this.#client, ticket);
       },
     };
     this.dialect = new WalguardDialect(backend);
@@ -543,7 +554,11 @@ export class Walguard<DB> {
    * alone when `fn` throws. Resolves with `fn`'s result once the transaction is durable.
    */
   transaction<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-    return this.kysely.transaction().execute(fn);
+    // Kysely reaches the driver's beginTransaction a few microtasks after this call; the
+    // ticket taken now travels there in async context, so the transaction keeps its place
+    // in submission order among write() and defer() calls made in the same tick.
+    const claim = { ticket: this.#queue.tickets.take(), used: false };
+    return this.#txTicket.run(claim, () => this.kysely.transaction().execute(fn));
   }
 
   /** Runs a WAL checkpoint between batches (default `PASSIVE`). */

@@ -173,6 +173,29 @@ describe('writes', () => {
     expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 600 }, (_, i) => i));
   });
 
+  it('keeps submission order for transactions started with db.transaction() among write() and defer()', async () => {
+    const db = await openTemp<DB>({ deferredFlushMs: 5 });
+    await sql`create table seq (n integer not null, kind text not null)`.execute(db.kysely);
+    const work: Promise<unknown>[] = [];
+    for (let n = 0; n < 90; n++) {
+      if (n % 3 === 0) {
+        work.push(
+          db.transaction(async (trx) => {
+            await trx.insertInto('seq').values({ n, kind: 't' }).execute();
+          }),
+        );
+      } else if (n % 3 === 1) {
+        work.push(db.defer((k) => k.insertInto('seq').values({ n, kind: 'd' })));
+      } else {
+        work.push(db.write((k) => k.insertInto('seq').values({ n, kind: 'w' })));
+      }
+    }
+    await Promise.all(work);
+    await db.close();
+    const rows = readFresh<{ n: number }>(db.path, 'select n from seq order by rowid');
+    expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 90 }, (_, i) => i));
+  });
+
   it('binds booleans as 0/1 and blobs as Buffers', async () => {
     const db = await openTemp<{ f: { b: number; data: Uint8Array } }>();
     await sql`create table f (b integer, data blob)`.execute(db.kysely);

@@ -37,7 +37,11 @@ export class InteractiveTransaction {
   }
 
   /** Queues the transaction and resolves once the writer has opened its savepoint. */
-  static async begin(queue: WriteQueue, client: WriterClient): Promise<InteractiveTransaction> {
+  static async begin(
+    queue: WriteQueue,
+    client: WriterClient,
+    ticket = 0,
+  ): Promise<InteractiveTransaction> {
     const txId = nextTxId++;
     let onReady!: () => void;
     let onTimeout!: () => void;
@@ -57,7 +61,7 @@ export class InteractiveTransaction {
       wire: { kind: 'interactive', txId },
       critical: true,
       bytes: 64,
-      ticket: 0,
+      ticket,
       submittedAt: performance.now(),
       resolve: resolveDone,
       reject: rejectDone,
