@@ -38,6 +38,7 @@ export {
   type CommitEvent,
   type OutputOf,
   openDatabase,
+  type RecoveryInfo,
   restore,
   Walguard,
   type WalguardEvents,

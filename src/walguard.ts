@@ -35,7 +35,7 @@ import type {
   StatementResult,
   WireStatement,
 } from './queue/protocol.js';
-import type { LatencySummary } from './queue/queue-stats.js';
+import { BATCH_SIZE_BUCKETS, type LatencySummary } from './queue/queue-stats.js';
 import { SubmissionOrderPlugin } from './queue/submission-order.js';
 import { type BatchInfo, WriteQueue } from './queue/write-queue.js';
 import { WriterClient } from './queue/writer-client.js';
@@ -141,6 +141,10 @@ export interface WalguardStats {
   backups: number;
   /** The last backup written since open. */
   lastBackup: BackupResult | undefined;
+  /** Set when this open found the database damaged and restored a backup (`onCorruption: 'restore'`). */
+  recovery: RecoveryInfo | undefined;
+  /** Batches committed since open, by size in units (`<=1`, `<=2`, … `<=1024`, `>1024`). */
+  batchSizeHistogram: Record<string, number>;
   /** `check()` calls since open. */
   integrityChecks: number;
   /** Of those, checks that found damage. */
@@ -151,6 +155,18 @@ export interface WalguardStats {
   fullfsync: boolean;
   /** The settings as read back from each connection at open. */
   settings: { writer: SettingsReadBack; reader: SettingsReadBack };
+}
+
+/** What an open that restored a backup did. */
+export interface RecoveryInfo {
+  /** Why: the damage found. */
+  reason: string;
+  /** The backup put in place. */
+  restoredFrom: string;
+  /** When that backup was taken (ISO 8601): later writes are not in the live database. */
+  backupTakenAt: string;
+  /** Where the damaged files were moved. */
+  quarantineDir: string | undefined;
 }
 
 /** Integrity check levels: `quick` runs `quick_check`, `full` runs `integrity_check`. */
@@ -201,6 +217,8 @@ export class Walguard<DB> {
   #checkpoints = 0;
   /** Checkpoints a reader kept from finishing. */
   #checkpointsBlocked = 0;
+  /** Set when this open replaced a damaged database with a backup. */
+  #recovery: RecoveryInfo | undefined;
   /** `check()` calls, failed ones, and the last result. */
   #integrityChecks = 0;
   #integrityFailures = 0;
@@ -357,8 +375,10 @@ export class Walguard<DB> {
         throw error;
       }
       if (String(error.details?.path ?? '').endsWith('.keyinfo')) throw error;
-      await Walguard.#restoreNewestBackup(options, error);
-      return Walguard.#openLocked<DB>(options, lock, false);
+      const recovery = await Walguard.#restoreNewestBackup(options, error);
+      const db = await Walguard.#openLocked<DB>(options, lock, false);
+      db.#recovery = recovery;
+      return db;
     }
   }
 
@@ -457,7 +477,7 @@ export class Walguard<DB> {
   static async #restoreNewestBackup(
     options: ResolvedOptions,
     damage: WalguardError,
-  ): Promise<void> {
+  ): Promise<RecoveryInfo> {
     const log = options.logger;
     const name = backupName(options.path);
     const source = options.encryption;
@@ -491,6 +511,12 @@ export class Walguard<DB> {
         quarantineDir: result.quarantineDir,
       });
     }
+    return {
+      reason: damage.message,
+      restoredFrom: result.restoredFrom,
+      backupTakenAt: backup.takenAt.toISOString(),
+      quarantineDir: result.quarantineDir,
+    };
   }
 
   /**
@@ -687,6 +713,15 @@ export class Walguard<DB> {
       lastCheckpoint: this.#lastCheckpoint,
       backups: this.#backups,
       lastBackup: this.#lastBackup,
+      recovery: this.#recovery,
+      batchSizeHistogram: Object.fromEntries(
+        s.batchSizeHistogram.map((count, i) => [
+          i < BATCH_SIZE_BUCKETS.length
+            ? `<=${BATCH_SIZE_BUCKETS[i]}`
+            : `>${BATCH_SIZE_BUCKETS.at(-1)}`,
+          count,
+        ]),
+      ),
       integrityChecks: this.#integrityChecks,
       integrityFailures: this.#integrityFailures,
       lastCheck: this.#lastCheck,

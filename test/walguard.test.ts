@@ -97,6 +97,8 @@ describe('writes', () => {
     const commits = after.commits - before.commits;
     expect(after.units - before.units).toBe(256);
     expect(commits).toBeLessThan(256 / 8);
+    const histogram = after.batchSizeHistogram;
+    expect(Object.values(histogram).reduce((a, b) => a + b, 0)).toBe(after.commits);
     expect(readFresh(db.path, 'select count(*) as n from items')).toEqual([{ n: 256 }]);
   });
 

@@ -71,4 +71,17 @@ export class QueueStats {
   readonly ackLatency = new LatencyWindow();
   /** Batch sizes, in units. */
   readonly batchSizes = new LatencyWindow(1024);
+  /** Batches committed since open, by size: counts per bucket of `BATCH_SIZE_BUCKETS`. */
+  readonly batchSizeHistogram = new Array<number>(BATCH_SIZE_BUCKETS.length + 1).fill(0);
+
+  /** Records one committed batch's size. */
+  addBatchSize(units: number): void {
+    this.batchSizes.add(units);
+    let bucket = 0;
+    while (bucket < BATCH_SIZE_BUCKETS.length && units > BATCH_SIZE_BUCKETS[bucket]!) bucket++;
+    this.batchSizeHistogram[bucket]!++;
+  }
 }
+
+/** Upper bounds (inclusive) of the batch size histogram's buckets; the last bucket is open. */
+export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] as const;

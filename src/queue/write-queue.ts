@@ -357,7 +357,7 @@ export class WriteQueue {
     s.commits++;
     if (!durable) s.relaxedCommits++;
     s.commitLatency.add(reply.commitMs);
-    s.batchSizes.add(batch.length);
+    s.addBatchSize(batch.length);
     if (batch.length > s.maxBatchUnits) s.maxBatchUnits = batch.length;
     let succeeded = 0;
     for (let i = 0; i < batch.length; i++) {

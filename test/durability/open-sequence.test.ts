@@ -195,6 +195,10 @@ describe('damaged files', () => {
     ).map((r) => r.id);
     expect(ids).toEqual([5000]);
     expect((await restored.check('full')).ok).toBe(true);
+    expect(restored.stats().recovery).toMatchObject({
+      restoredFrom: newer.path,
+      quarantineDir: expect.stringContaining('app.db.corrupted.'),
+    });
     await restored.close();
 
     const quarantine = fs.readdirSync(dir).filter((n) => n.startsWith('app.db.corrupted.'));
