@@ -9,7 +9,8 @@
  *                        scripts/build-shim.sh when missing)
  *   --fsync-delay-us N   the slow-disk delay (default 5000 µs, a laptop SSD flush)
  *   --reps N             repetitions of each trial (default 3)
- *   --only a,b           only these drivers
+ *   --only a,b           only these drivers; `memory` names the memory scenario (`--only memory`
+ *                        runs it alone, saved as <date>-memory[-slow-disk])
  *   --label NAME         the results' file name label (default quick|full[-slow-disk])
  *   --check              exit 1 when a headline target is missed (a failed trial always does)
  *   --no-save            print the report without writing bench/results/
@@ -19,7 +20,9 @@
  * folder under bench/results/tmp/ (on the repository's disk: a tmpfs would make fsync free).
  * Repetitions are interleaved (every scenario once, then again), so that drift in the
  * machine's load spreads over all peers. The report is printed and written, with the raw
- * results, to bench/results/<date>-<label>.md and .json.
+ * results, to bench/results/<date>-<label>.md and .json, and a full run's chart (rows/s against
+ * callers, `bench/chart.ts`) to <date>-<label>.svg. A full run ends with the memory scenario
+ * (`bench/memory.ts`): 1,000,000 deferred 1 KiB units in a fresh process, peak RSS against a bound.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,7 +31,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type Aggregate, aggregate, headlineRatios, type TrialRecord } from './aggregate.js';
+import { writeChart } from './chart.js';
 import { betterSqlite3Available, betterSqlite3Version } from './drivers/better-sqlite3-driver.js';
+import { MEMORY, type MemoryResult, renderMemory, renderMemoryHeader } from './memory.js';
 import { buildPlan, type Scenario } from './plan.js';
 import { type RunMeta, renderReport } from './report.js';
 import {
@@ -38,15 +43,18 @@ import {
   type TrialParams,
   type TrialResult,
 } from './trial-types.js';
-import { prepareDatabase } from './workload.js';
+import { countRows, databaseFile, prepareDatabase } from './workload.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(benchDir, '..');
 const trialScript = path.join(benchDir, 'trial.ts');
+const memoryScript = path.join(benchDir, 'memory-trial.ts');
 const shimPath = path.join(root, 'test', 'crash', 'build', 'walrec.so');
 const buildShimScript = path.join(root, 'scripts', 'build-shim.sh');
 /** Longest a trial may take before it is killed and recorded as failed. */
 const TRIAL_TIMEOUT_MS = 120_000;
+/** Longest the memory trial (1,000,000 units) may take. */
+const MEMORY_TIMEOUT_MS = 900_000;
 
 interface Args {
   quick: boolean;
@@ -54,6 +62,8 @@ interface Args {
   fsyncDelayUs: number;
   reps: number;
   only: DriverName[] | undefined;
+  /** Run the memory scenario: a full run, or `--only` naming `memory`. */
+  memory: boolean;
   label: string | undefined;
   check: boolean;
   save: boolean;
@@ -67,6 +77,7 @@ function parseArgs(argv: string[]): Args {
     fsyncDelayUs: 5000,
     reps: 3,
     only: undefined,
+    memory: false,
     label: undefined,
     check: false,
     save: true,
@@ -99,10 +110,12 @@ function parseArgs(argv: string[]): Args {
         args.reps = integer(value(i++, flag), flag, 1);
         break;
       case '--only': {
-        const names = value(i++, flag).split(',');
+        const listed = value(i++, flag).split(',');
+        const names = listed.filter((n) => n !== 'memory');
+        args.memory = listed.includes('memory');
         for (const n of names) {
           if (!DRIVER_NAMES.includes(n as DriverName)) {
-            fail(`Unknown driver \`${n}\` in --only; known: ${DRIVER_NAMES.join(', ')}`);
+            fail(`Unknown driver \`${n}\` in --only; known: ${DRIVER_NAMES.join(', ')}, memory`);
           }
         }
         args.only = names as DriverName[];
@@ -124,6 +137,7 @@ function parseArgs(argv: string[]): Args {
         fail(`Unknown option \`${flag}\` (see the header of bench/run.ts)`);
     }
   }
+  if (args.only === undefined) args.memory = !args.quick;
   return args;
 }
 
@@ -224,6 +238,54 @@ async function runTrial(
   }
 }
 
+/**
+ * The memory scenario (`bench/memory.ts`): 1,000,000 deferred 1 KiB units in a fresh process
+ * on a fresh database, then the rows counted here by a fresh `libsql` connection.
+ */
+async function runMemory(
+  args: Args,
+  shim: string | undefined,
+  tmpBase: string,
+): Promise<{ result?: MemoryResult; error?: string }> {
+  const dir = fs.mkdtempSync(path.join(tmpBase, 'memory-'));
+  try {
+    await prepareDatabase(dir, {
+      units: MEMORY.units,
+      callers: 1,
+      rowBytes: MEMORY.rowBytes,
+      readRatio: 0,
+      preloadRows: 0,
+    });
+    const child = spawn(process.execPath, ['--import', 'tsx', memoryScript, dir], {
+      cwd: root,
+      env: childEnv(dir, args, shim),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), MEMORY_TIMEOUT_MS);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(timer);
+    const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARKER));
+    if (code !== 0 || line === undefined) {
+      const why = code === null ? `killed after ${MEMORY_TIMEOUT_MS} ms` : `exit code ${code}`;
+      return { error: `${why}: ${stderr.trim().split('\n').slice(-3).join(' / ')}` };
+    }
+    const result = JSON.parse(line.slice(RESULT_MARKER.length)) as MemoryResult;
+    result.rowsAfter = await countRows(databaseFile(dir));
+    result.ok = result.peakRssMiB <= MEMORY.boundMiB && result.rowsAfter === result.units;
+    return { result };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function describe(s: Scenario): string {
   const p = s.params;
   const mix = p.readRatio > 0 ? ` ${Math.round(p.readRatio * 100)}%r` : '';
@@ -262,8 +324,10 @@ async function main(): Promise<void> {
   const shim = args.slowDisk ? ensureShim() : undefined;
   const fsyncDelayUs = args.slowDisk ? args.fsyncDelayUs : 0;
   const plan = buildPlan({ quick: args.quick, fsyncDelayUs }, drivers);
+  const memoryOnly = plan.length === 0 && args.memory;
   const label =
-    args.label ?? `${args.quick ? 'quick' : 'full'}${args.slowDisk ? '-slow-disk' : ''}`;
+    args.label ??
+    `${memoryOnly ? 'memory' : args.quick ? 'quick' : 'full'}${args.slowDisk ? '-slow-disk' : ''}`;
 
   const tmpBase = path.join(benchDir, 'results', 'tmp');
   fs.mkdirSync(tmpBase, { recursive: true });
@@ -286,6 +350,17 @@ async function main(): Promise<void> {
         `[${n}/${total}] rep ${rep} ${describe(scenario)}: ${summary} (${(outcome.wallMs / 1000).toFixed(1)} s)`,
       );
     }
+  }
+  let memory: { result?: MemoryResult; error?: string } | undefined;
+  if (args.memory) {
+    log(`bench: memory: ${MEMORY.units} deferred ${MEMORY.rowBytes}-byte units in a fresh process`);
+    memory = await runMemory(args, shim, tmpBase);
+    const m = memory.result;
+    log(
+      m === undefined
+        ? `bench: memory: FAILED ${memory.error}`
+        : `bench: memory: peak RSS ${m.peakRssMiB.toFixed(0)} MiB (bound ${MEMORY.boundMiB}), ${Math.round(m.unitsPerSec)} units/s, ${m.rowsAfter} rows after`,
+    );
   }
   try {
     fs.rmdirSync(tmpBase);
@@ -328,18 +403,31 @@ async function main(): Promise<void> {
     skipped,
     totalSeconds: (performance.now() - runStarted) / 1000,
   };
-  const markdown = renderReport(meta, aggregates, ratios);
+  let markdown = memoryOnly ? renderMemoryHeader(meta) : renderReport(meta, aggregates, ratios);
+  if (memory !== undefined) {
+    const section =
+      memory.result === undefined
+        ? `## Memory\n\nThe memory trial failed: ${memory.error}`
+        : renderMemory(memory.result, 'node --import tsx bench/memory-trial.ts <folder>');
+    markdown = `${markdown.trimEnd()}\n\n${section}`;
+  }
   process.stdout.write(`${markdown}\n`);
   if (args.save) {
     const base = path.join(benchDir, 'results', `${date.toISOString().slice(0, 10)}-${label}`);
     fs.writeFileSync(`${base}.md`, `${markdown}\n`);
     fs.writeFileSync(
       `${base}.json`,
-      `${JSON.stringify({ meta, ratios, aggregates, trials: records }, null, 2)}\n`,
+      `${JSON.stringify({ meta, ratios, aggregates, trials: records, ...(memory === undefined ? {} : { memory }) }, null, 2)}\n`,
     );
     log(`bench: wrote ${path.relative(root, base)}.md and .json`);
+    if (!args.quick && plan.length > 0) {
+      const chart = await writeChart(`${base}.json`);
+      if (chart !== undefined) log(`bench: wrote ${path.relative(root, chart)}`);
+    }
   }
-  const failed = records.some((r) => r.error !== undefined);
+  const failed =
+    records.some((r) => r.error !== undefined) ||
+    (memory !== undefined && memory.result?.ok !== true);
   const missed = ratios.some((r) => r.met === false);
   if (failed) log('bench: some trials failed (see the report)');
   process.exitCode = failed || (args.check && missed) ? 1 : 0;
