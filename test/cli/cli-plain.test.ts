@@ -134,10 +134,9 @@ describe('status, check, backup, backups and restore on a plaintext database', (
     db.exec('delete from notes');
     db.close();
     const before = fs.readFileSync(file);
-    const [no, silent] = await Promise.all([
-      walguard(['restore', file, 'latest'], { input: 'n\n' }),
-      walguard(['restore', file, 'latest', '--json']),
-    ]);
+    // One after the other: each restore holds the database's lock while it asks.
+    const no = await walguard(['restore', file, 'latest'], { input: 'n\n' });
+    const silent = await walguard(['restore', file, 'latest', '--json']);
     expect(no.code).toBe(9);
     expect(no.stderr).toContain('Writes made after');
     expect(no.stderr).toContain('nothing was changed');
