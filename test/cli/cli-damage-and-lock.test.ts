@@ -132,10 +132,9 @@ describe('damaged databases and backups (CORRUPT)', () => {
       backups: [{ verified: false, error: { code: 'CORRUPT' } }],
     });
     const before = fs.readFileSync(file);
-    const [explicit, latest] = await Promise.all([
-      walguard(['restore', file, backupPath, '--yes', '--json']),
-      walguard(['restore', file, 'latest', '--yes', '--json']),
-    ]);
+    // One after the other: each restore takes the database's lock.
+    const explicit = await walguard(['restore', file, backupPath, '--yes', '--json']);
+    const latest = await walguard(['restore', file, 'latest', '--yes', '--json']);
     expect(explicit.code).toBe(7);
     expect(explicit.json.error!.message).toMatch(/failed its quick_check|cannot be read/);
     expect(latest.code).toBe(7);
