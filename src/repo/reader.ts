@@ -17,7 +17,7 @@ import {
 } from '../durability/connection-settings.js';
 import { toUnitError } from '../errors.js';
 import type { StatementResult } from '../queue/protocol.js';
-import { bindable, toObjects } from '../queue/writer.js';
+import { bindable, toObjects } from '../row-codec.js';
 import type { SqliteDatabase, SqliteStatement } from '../sqlite-types.js';
 
 /** Most prepared statements kept on the reader. */
