@@ -9,6 +9,7 @@
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import * as z from 'zod';
+import { didYouMean } from './config/did-you-mean.js';
 import { WalguardError } from './errors.js';
 import type { MigrationsInput } from './repo/migrations.js';
 
@@ -259,34 +260,6 @@ function show(key: string, value: unknown): string {
   return `\`${text}\` (${value === null ? 'null' : typeof value})`;
 }
 
-/** The closest known option name, for "did you mean". */
-function closest(name: string): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of Object.keys(expectations)) {
-    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = candidate;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
-}
-
 /** Validates `options` and applies defaults; throws `INVALID_OPTION` naming every bad option. */
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -301,7 +274,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       if (issue.code === 'unrecognized_keys') {
         return issue.keys
           .map((key) => {
-            const hint = closest(key);
+            const hint = didYouMean(key, Object.keys(expectations));
             return `Unknown option \`${key}\`${hint ? `; did you mean \`${hint}\`?` : ''}`;
           })
           .join('; ');

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { applyConfigFile, type OptionsWithConfig } from './config/apply-config-file.js';
 import {
   type BackupResult,
+  backupNameFor,
   newestGoodBackup,
   restoreBackup,
   takeBackup,
@@ -479,7 +480,7 @@ export class Walguard<DB> {
     damage: WalguardError,
   ): Promise<RecoveryInfo> {
     const log = options.logger;
-    const name = backupName(options.path);
+    const name = backupNameFor(options.path);
     const source = options.encryption;
     const backup = await newestGoodBackup(options.backup.dir, name, source);
     if (backup === undefined) {
@@ -642,7 +643,7 @@ export class Walguard<DB> {
       await previous?.catch(() => {});
       const result = await takeBackup(this.options.path, this.#encryptionKey, {
         dir: this.options.backup.dir,
-        name: backupName(this.options.path),
+        name: backupNameFor(this.options.path),
         keepLast: this.options.backup.keepLast,
         keepDailyDays: this.options.backup.keepDailyDays,
       });
@@ -934,11 +935,6 @@ export class Walguard<DB> {
     }
     if (this.#events.listenerCount('commit') > 0) this.#events.emit('commit', info);
   }
-}
-
-/** The backup file name prefix of a database: its base name without extension. */
-function backupName(dbPath: string): string {
-  return path.basename(dbPath).replace(/\.[^.]*$/, '') || 'db';
 }
 
 /** Runs `quick_check` or `integrity_check` and returns its messages (`['ok']` when healthy). */

@@ -3,7 +3,7 @@
  * process lock, the backups. Nothing here opens the database with SQLite.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { backupNameFor } from '../durability/backups.js';
 import type { ConnectionSettings } from '../durability/connection-settings.js';
 import { acquireProcessLock } from '../durability/process-lock.js';
 import { isWalguardError } from '../errors.js';
@@ -82,7 +82,7 @@ export async function probeLock(dbPath: string): Promise<LockFacts> {
 
 /** The backup file name prefix of a database: its base name without extension (as walguard.ts names them). */
 export function backupNameOf(dbPath: string): string {
-  return path.basename(dbPath).replace(/\.[^.]*$/, '') || 'db';
+  return backupNameFor(dbPath);
 }
 
 /** The connection settings walguard applies for these options (as `Walguard.open` builds them). */

@@ -1,9 +1,8 @@
 /**
  * "Did you mean …?": the closest known name to a mistyped one, by edit distance.
  *
- * `src/options.ts` has the same rule for option names (a candidate is offered when it is at
- * most max(2, ⌊length/3⌋) edits away, case ignored); it is repeated here rather than
- * imported because that one is private to the options module.
+ * One rule for option names (`src/options.ts`) and configuration keys: a candidate is offered
+ * when it is at most max(2, ⌊length/3⌋) edits away, case ignored.
  */
 
 /** The candidate closest to `name`, or undefined when none is close enough to be a typo. */

@@ -126,6 +126,11 @@ export async function takeBackup(
   };
 }
 
+/** The backup file name prefix of a database: its base name without extension. */
+export function backupNameFor(dbPath: string): string {
+  return path.basename(dbPath).replace(/\.[^.]*$/, '') || 'db';
+}
+
 /** The backups of `name` in `dir`, newest first. */
 export async function listBackups(dir: string, name: string): Promise<BackupFile[]> {
   let entries: string[];
