@@ -278,10 +278,14 @@ export class Walguard<DB> {
       options.checkpoint,
       (mode, reason) => this.#checkpoint(mode, reason),
       () => this.#walBytes(),
-      this.#logger,
+      this.#logger.child({ component: 'checkpointer' }),
     );
     if (options.handleSignals) {
-      this.#unregisterShutdown = registerForShutdown(this, options.shutdownTimeoutMs, this.#logger);
+      this.#unregisterShutdown = registerForShutdown(
+        this,
+        options.shutdownTimeoutMs,
+        this.#logger.child({ component: 'shutdown' }),
+      );
     }
     if (options.backup.intervalMs > 0) {
       this.#backupTimer = setInterval(() => {
@@ -387,7 +391,7 @@ export class Walguard<DB> {
     options: ResolvedOptions,
     lock: ProcessLock,
   ): Promise<Walguard<DB>> {
-    const log = options.logger;
+    const log = options.logger.child({ component: 'open' });
     const file = await inspectDatabaseFile(options.path);
     log.info({ step: 'inspect', kind: file.kind, bytes: file.size }, 'database file inspected');
     checkFileAgainstOptions(file, options);
@@ -412,7 +416,7 @@ export class Walguard<DB> {
           settings,
           transactionTimeoutMs: options.transactionTimeoutMs,
         },
-        log,
+        options.logger.child({ component: 'writer' }),
       ));
     } catch (error) {
       throw explainOpenError(error, resolved, options);
@@ -479,7 +483,7 @@ export class Walguard<DB> {
     options: ResolvedOptions,
     damage: WalguardError,
   ): Promise<RecoveryInfo> {
-    const log = options.logger;
+    const log = options.logger.child({ component: 'restore' });
     const name = backupNameFor(options.path);
     const source = options.encryption;
     const backup = await newestGoodBackup(options.backup.dir, name, source);
