@@ -220,7 +220,12 @@ export async function restoreBackup(
       );
     }
     let quarantineDir: string | undefined;
-    if (await exists(dbPath)) {
+    // A leftover -wal (or -journal) beside a missing database must go too: SQLite would replay
+    // its frames onto the restored file.
+    const present = await Promise.all(
+      ['', '-wal', '-journal', '-shm', '.keyinfo'].map((suffix) => exists(dbPath + suffix)),
+    );
+    if (present.some(Boolean)) {
       const moved = await quarantineDatabase(dbPath, {
         reason: options.reason ?? `replaced by a restore of ${backupPath}`,
       });

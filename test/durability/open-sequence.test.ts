@@ -273,6 +273,33 @@ describe('backups', () => {
     expect(fs.existsSync(path.join(result.quarantineDir!, 'kept.db'))).toBe(true);
   });
 
+  it('restore() moves a stale -wal left beside a missing database aside, so it is not replayed onto the backup', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'gone.db');
+    await seed(file, 5);
+    const db = await open({ path: file });
+    const backup = await db.backup();
+    await db.close();
+    // Another database's WAL, with frames that would be replayed onto whatever file sits beside it.
+    const other = path.join(dir, 'other.db');
+    const { default: Database } = await import('libsql');
+    const writer = new Database(other);
+    writer.exec('pragma journal_mode = wal; pragma wal_autocheckpoint = 0');
+    writer.exec("create table other (x); insert into other select 'y' from generate_series(1, 50)");
+    const staleWal = fs.readFileSync(`${other}-wal`);
+    writer.close();
+    fs.renameSync(file, path.join(dir, 'moved-away.db'));
+    fs.writeFileSync(`${file}-wal`, staleWal);
+
+    const result = await restore({ path: file, backupPath: backup.path });
+    expect(result.quarantineDir).toBeDefined();
+    expect(fs.readFileSync(path.join(result.quarantineDir!, 'gone.db-wal')).equals(staleWal)).toBe(
+      true,
+    );
+    expect(readFresh(file, 'pragma integrity_check')).toEqual([{ integrity_check: 'ok' }]);
+    expect(readFresh(file, 'select count(*) as n from notes')).toEqual([{ n: 5 }]);
+  });
+
   it('an encrypted backup needs the same passphrase and carries its key file', async () => {
     const file = path.join(tempDir(), 'enc.db');
     await seed(file, 3, { encryption: { passphrase: 'pw' } });
