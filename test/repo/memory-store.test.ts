@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase, WalguardError } from '../../src/index.js';
 import {
   MemoryStore,
+  type MemoryStoreOptions,
   type MemoryTables,
   memoryMigrations,
   type NewMemory,
@@ -11,10 +12,14 @@ import { delay, openTemp, readFresh } from '../helpers.js';
 
 const DIMS = 16;
 
-async function setup(options: Parameters<typeof openTemp>[0] = {}, dimensions = DIMS) {
+async function setup(
+  options: Parameters<typeof openTemp>[0] = {},
+  dimensions = DIMS,
+  storeOptions: Partial<MemoryStoreOptions> = {},
+) {
   const db = await openTemp<MemoryTables>(options);
   await runMigrations(db, [memoryMigrations({ dimensions })]);
-  const store = await MemoryStore.open(db, { dimensions, maxContentBytes: 4096 });
+  const store = await MemoryStore.open(db, { dimensions, maxContentBytes: 4096, ...storeOptions });
   return { db, store };
 }
 
@@ -119,7 +124,7 @@ describe('MemoryStore', () => {
   });
 
   it('index search returns the same nearest neighbours as a brute-force cosine distance', async () => {
-    const { store } = await setup();
+    const { store } = await setup({}, DIMS, { scanBelow: 0 });
     const stored = await populate(store, 300);
     const next = rng(7);
     for (let q = 0; q < 10; q++) {
@@ -136,7 +141,7 @@ describe('MemoryStore', () => {
   });
 
   it('filtered search matches brute force over the filtered set, even for a rare kind', async () => {
-    const { store } = await setup();
+    const { store } = await setup({}, DIMS, { scanBelow: 0 });
     const stored = await populate(store, 300);
     const next = rng(99);
     const cases = [
@@ -162,20 +167,33 @@ describe('MemoryStore', () => {
     expect(rare).toHaveLength(6);
   });
 
-  it('updated embeddings move in the index; deleted memories leave it', async () => {
+  it('below scanBelow, search finds a memory whose embedding was updated, every time', async () => {
+    // libSQL's DiskANN often misses an UPDATEd row (its neighbours keep a stale copy of the
+    // old vector): measured here, about 1 search in 6 with k = 5 on 50 rows. A store this size
+    // scans instead, so each of these 50 updates must be found first, at distance 0.
     const { store } = await setup();
+    const stored = await populate(store, 50);
+    const next = rng(5);
+    for (let i = 0; i < 50; i++) {
+      const target = stored[(i * 7) % stored.length]!;
+      const query = randomVector(next);
+      await store.update(target.id, { embedding: query });
+      const [nearest] = await store.search(query, { k: 5 });
+      expect(nearest!.id).toBe(target.id);
+      expect(nearest!.distance).toBeCloseTo(0, 6);
+    }
+  });
+
+  it('through the index, deleted memories leave the results and the rest match brute force', async () => {
+    const { store } = await setup({}, DIMS, { scanBelow: 0 });
     const stored = await populate(store, 50);
     const target = stored[10]!;
     const query = randomVector(rng(5));
     await store.update(target.id, { embedding: query });
-    // DiskANN is approximate and its graph differs run to run: about one run in six, the
-    // updated row was not among the index's candidates for k = 1 (seen in CI). The exact
-    // answer must be there, and the index must return it among the nearest few.
+    // The update is visible to an exact search whatever the index does (see the test above).
     const [exact] = await store.search(query, { k: 1, exact: true });
     expect(exact!.id).toBe(target.id);
     expect(exact!.distance).toBeCloseTo(0, 6);
-    const approximate = await store.search(query, { k: 5 });
-    expect(approximate.map((m) => m.id)).toContain(target.id);
     expect(await store.delete(target.id)).toBe(true);
     const after = await store.search(query, { k: 5 });
     expect(after.map((m) => m.id)).not.toContain(target.id);
@@ -187,6 +205,16 @@ describe('MemoryStore', () => {
       ).map((m) => m.id),
     );
     expect(await store.update(target.id, { importance: 1 })).toBeUndefined();
+  });
+
+  it('refuses a scanBelow that is not an integer >= 0', async () => {
+    const { db } = await setup();
+    for (const scanBelow of [-1, 1.5, Number.NaN]) {
+      await expect(MemoryStore.open(db, { dimensions: DIMS, scanBelow })).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        message: `Expected \`scanBelow\` to be an integer >= 0, got \`${String(scanBelow)}\``,
+      });
+    }
   });
 
   it('a wrong-length, non-finite or zero embedding is refused before any SQL and changes nothing', async () => {
