@@ -198,6 +198,24 @@ describe('writes', () => {
     expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 90 }, (_, i) => i));
   });
 
+  it('drains a db.transaction() called before close() in the same tick, and refuses one called after', async () => {
+    const db = await openTemp<DB>();
+    await sql`create table seq (n integer not null, kind text not null)`.execute(db.kysely);
+    const before = db.transaction(async (trx) => {
+      await trx.insertInto('seq').values({ n: 1, kind: 't' }).execute();
+      return 'committed';
+    });
+    const closing = db.close();
+    const after = db.transaction(async (trx) => {
+      await trx.insertInto('seq').values({ n: 2, kind: 't' }).execute();
+    });
+    const [b, a] = await Promise.allSettled([before, after]);
+    expect(b).toEqual({ status: 'fulfilled', value: 'committed' });
+    expect(a).toMatchObject({ status: 'rejected', reason: { code: 'CLOSED' } });
+    await closing;
+    expect(readFresh(db.path, 'select n from seq')).toEqual([{ n: 1 }]);
+  });
+
   it('binds booleans as 0/1 and blobs as Buffers', async () => {
     const db = await openTemp<{ f: { b: number; data: Uint8Array } }>();
     await sql`create table f (b integer, data blob)`.execute(db.kysely);
