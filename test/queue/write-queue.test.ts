@@ -68,6 +68,44 @@ describe('WriteQueue', () => {
     expect(q.stats.units).toBe(300);
   });
 
+  it('on a slow commit, waits for the last batch\'s callers and commits them together', async () => {
+    // 128 callers that each await their write, 4 rounds. Settling 128 callers takes far
+    // less than a 15 ms commit, so every round should be one batch: no caller left behind
+    // to start a half-size batch of its own (which pipelining would do).
+    const runner = fakeRunner(15);
+    const q = new WriteQueue(limits, runner, () => {});
+    let next = 0;
+    const caller = async () => {
+      for (let round = 0; round < 4; round++) {
+        const { u, done } = unit(next++);
+        q.add(u);
+        await done;
+      }
+    };
+    await Promise.all(Array.from({ length: 128 }, caller));
+    expect(runner.batches.map((b) => b.ids.length)).toEqual([128, 128, 128, 128]);
+  });
+
+  it('on a fast commit, starts the next batch at once instead of idling the writer', async () => {
+    // commitMs 0 (a free fsync): settling costs more than committing, so the queued units
+    // go to the writer straight from the reply. Callers then alternate in two groups.
+    const runner = fakeRunner(0);
+    const q = new WriteQueue(limits, runner, () => {});
+    let next = 0;
+    const caller = async () => {
+      for (let round = 0; round < 6; round++) {
+        const { u, done } = unit(next++);
+        q.add(u);
+        await done;
+      }
+    };
+    await Promise.all(Array.from({ length: 128 }, caller));
+    expect(runner.batches.flatMap((b) => b.ids).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 768 }, (_, i) => i),
+    );
+    expect(runner.batches.length).toBeGreaterThan(6);
+  });
+
   it('never puts more than maxBatchUnits in a batch and keeps submission order', async () => {
     const runner = fakeRunner(1);
     const q = new WriteQueue({ ...limits, maxBatchUnits: 7 }, runner, () => {});
