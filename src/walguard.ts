@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type CompiledQuery, Kysely, type Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, RootOperationNode, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { applyConfigFile, type OptionsWithConfig } from './config/apply-config-file.js';
 import {
@@ -43,6 +43,7 @@ import { type MigrationReport, type MigrationsInput, runMigrations } from './rep
 import type { QueryBackend } from './repo/query-backend.js';
 import { Reader } from './repo/reader.js';
 import { WalguardDialect } from './repo/walguard-dialect.js';
+import { type RouterPool, walguardKysely } from './repo/walguard-executor.js';
 import { openSqlite } from './sqlite-types.js';
 import { InteractiveTransaction } from './tx/interactive-transaction.js';
 import { statementBytes, type Unit } from './tx/unit.js';
@@ -197,10 +198,12 @@ export class Walguard<DB> {
   migrations: MigrationReport | undefined;
   /**
    * The plugin that stamps each query with its call-time place in submission order. `kysely`
-   * carries it; add it to a `Kysely` you build on `dialect` to order that instance's writes
-   * by call time too (see `submission-order.ts`).
+   * does the same in its executor; add this plugin to a `Kysely` you build on `dialect` to
+   * order that instance's writes by call time too (see `submission-order.ts`).
    */
   readonly orderingPlugin: SubmissionOrderPlugin;
+  /** The routers `db.kysely` hands to transactions and `connection()` (internal; for tests). */
+  readonly routers: RouterPool;
 
   readonly #events = new EventEmitter();
   readonly #logger: Logger;
@@ -282,12 +285,17 @@ export class Walguard<DB> {
         return begin(claim.ticket);
       },
     };
-    this.#txKysely = new Kysely<DB>({
-      dialect: new WalguardDialect(claimingBackend),
-      plugins: [this.orderingPlugin],
-    });
+    const stamp = (node: RootOperationNode, queryId: object) =>
+      this.orderingPlugin.stamp(node, queryId);
+    this.#txKysely = walguardKysely<DB>(
+      new WalguardDialect(claimingBackend),
+      claimingBackend,
+      stamp,
+    ).kysely;
     this.dialect = new WalguardDialect(backend);
-    this.kysely = new Kysely<DB>({ dialect: this.dialect, plugins: [this.orderingPlugin] });
+    const front = walguardKysely<DB>(this.dialect, backend, stamp);
+    this.kysely = front.kysely;
+    this.routers = front.pool;
     this.#checkpointer = new Checkpointer(
       options.checkpoint,
       (mode, reason) => this.#checkpoint(mode, reason),

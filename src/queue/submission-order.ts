@@ -5,9 +5,9 @@
  * Kysely `.execute()` reaches it a few microtasks later: Kysely's executor awaits its way to
  * the driver. Left alone, `db.kysely.insertInto(…).execute(); db.defer(…)` would queue the
  * deferred unit first. To keep the contract's "units are applied in the order they were
- * submitted", every unit carries a ticket taken when it was *called*: `SubmissionOrderPlugin`
- * takes one for each query `db.kysely` compiles (compilation runs synchronously inside
- * `.execute()`), and the queue inserts units in ticket order. Since Kysely's hops are
+ * submitted", every unit carries a ticket taken when it was *called*: `db.kysely`'s executor
+ * (`walguard-executor.ts`, through `SubmissionOrderPlugin.stamp`) takes one for each query it
+ * compiles (compilation runs synchronously inside `.execute()`), and the queue inserts units in ticket order. Since Kysely's hops are
  * microtasks, every unit called in one macrotask has arrived before the next macrotask, which
  * is when the queue next takes a batch (`WriteQueue` waits one `setImmediate` before taking).
  *
@@ -45,8 +45,13 @@ export class SubmissionOrderPlugin implements KyselyPlugin {
   }
 
   transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
-    if (node.kind !== 'SelectQueryNode') this.#tickets.set(queryId, this.#counter.take());
+    this.stamp(node, queryId);
     return node;
+  }
+
+  /** Takes a ticket for a query being compiled (reads need none). `db.kysely`'s executor calls this directly. */
+  stamp(node: RootOperationNode, queryId: object): void {
+    if (node.kind !== 'SelectQueryNode') this.#tickets.set(queryId, this.#counter.take());
   }
 
   async transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
