@@ -55,7 +55,8 @@ export const MIXED_DRIVERS: readonly DriverName[] = [
 
 /**
  * Units for one trial, sized for about a second each here (0.2 ms fsync) and on the slow
- * disk. A FULL commit per unit (naive-client-full; walguard-full with one caller) costs an
+ * disk, so that JIT warm-up weighs about the same in every peer's figure (a 0.1 s trial is
+ * mostly warm-up). The bulk peers (one call) stay at 20k rows: they run a tight loop. A FULL commit per unit (naive-client-full; walguard-full with one caller) costs an
  * fsync each, so those trials get fewer units; big rows get fewer too.
  */
 export function unitsFor(
@@ -77,16 +78,16 @@ export function unitsFor(
     case 'better-sqlite3-tx':
       return big ? 4000 : 20_000;
     case 'walguard-deferred':
-      return big ? 4000 : 20_000;
+      return big ? 4000 : 60_000;
     case 'walguard-full': {
       // At most `callers` units share one fsync.
       const perCommit = slow ? 150 : 2000;
-      return scale(Math.min(big ? 4000 : 20_000, perCommit * callers));
+      return scale(Math.min(big ? 4000 : slow ? 20_000 : 60_000, perCommit * callers));
     }
     case 'naive-client-full':
       return scale(slow ? 300 : big ? 1000 : 3000);
     case 'naive-client-normal':
-      return scale(big ? 1000 : 3000);
+      return scale(big ? 1000 : 20_000);
   }
 }
 
