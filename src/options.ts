@@ -65,7 +65,7 @@ export interface WalguardOptions {
   backup?: BackupOptions;
   /** Checkpoints beyond SQLite's `wal_autocheckpoint`. */
   checkpoint?: CheckpointOptions;
-  /** Close the database on SIGINT, SIGTERM, SIGHUP and `beforeExit`, then let the process exit as it would have. Default true. */
+  /** Close the database on SIGINT, SIGTERM and SIGHUP, then let the process exit as it would have. Default true. (`beforeExit` closes it either way, flushing deferred units.) */
   handleSignals?: boolean;
   /** How long a signal-triggered close may take before the process exits anyway, in ms (>= 1). Default 10000. */
   shutdownTimeoutMs?: number;

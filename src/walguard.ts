@@ -302,13 +302,14 @@ export class Walguard<DB> {
       () => this.#walBytes(),
       this.#logger.child({ component: 'checkpointer' }),
     );
-    if (options.handleSignals) {
-      this.#unregisterShutdown = registerForShutdown(
-        this,
-        options.shutdownTimeoutMs,
-        this.#logger.child({ component: 'shutdown' }),
-      );
-    }
+    // Always for beforeExit (an app that ends without close() still has its deferred units
+    // committed); for signals only with handleSignals.
+    this.#unregisterShutdown = registerForShutdown(
+      this,
+      options.shutdownTimeoutMs,
+      this.#logger.child({ component: 'shutdown' }),
+      options.handleSignals,
+    );
     if (options.backup.intervalMs > 0) {
       this.#backupTimer = setInterval(() => {
         this.backup().catch((error: Error) =>

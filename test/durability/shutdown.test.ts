@@ -51,6 +51,16 @@ describe('shutdown', () => {
     expect(!fs.existsSync(`${file}-wal`) || fs.statSync(`${file}-wal`).size === 0).toBe(true);
   });
 
+  it('beforeExit closes the database with handleSignals: false too, and no signal is hooked', async () => {
+    const file = path.join(tempDir(), 'exit-quiet.db');
+    const child = run(file, 'exit-no-signals');
+    await child.waitFor('queued');
+    const { code } = await child.exited;
+    expect(code).toBe(0);
+    expect(child.output()).toContain('SIGTERM listeners: 0');
+    expect(readFresh(file, 'select count(*) as n from t')).toEqual([{ n: 500 }]);
+  });
+
   it('a second signal while closing exits at once with the conventional status', async () => {
     const file = path.join(tempDir(), 'stuck.db');
     const child = run(file, 'stuck');
