@@ -53,6 +53,8 @@ export interface WalguardOptions {
   deferredFlushMs?: number;
   /** Longest life of an interactive transaction once it has started, in ms (>= 1). Default 5000. */
   transactionTimeoutMs?: number;
+  /** Longest life of one migration's transaction, in ms (>= 1). Default 600000 (10 min). */
+  migrationTimeoutMs?: number;
   /** Encryption at rest; omit for a plaintext database. */
   encryption?: EncryptionOptions;
   /** A pino logger (walguard logs through a child of it), or `false` for silence. Default: pino at level `warn`, or `$WALGUARD_LOG_LEVEL`. */
@@ -116,6 +118,7 @@ export interface ResolvedOptions {
   readonly lingerMs: number;
   readonly deferredFlushMs: number;
   readonly transactionTimeoutMs: number;
+  readonly migrationTimeoutMs: number;
   readonly encryption: Readonly<EncryptionOptions> | undefined;
   readonly logger: Logger;
   readonly integrityCheck: 'quick' | 'full' | 'off';
@@ -143,6 +146,7 @@ export const defaultOptions = Object.freeze({
   lingerMs: 0,
   deferredFlushMs: 100,
   transactionTimeoutMs: 5000,
+  migrationTimeoutMs: 600_000,
   integrityCheck: 'quick' as const,
   onCorruption: 'fail' as const,
   backup: Object.freeze({
@@ -174,6 +178,7 @@ const expectations: Record<string, string> = {
   lingerMs: 'an integer >= 0',
   deferredFlushMs: 'an integer >= 0',
   transactionTimeoutMs: 'an integer >= 1',
+  migrationTimeoutMs: 'an integer >= 1',
   encryption: 'an object with exactly one of `key` or `passphrase`, a non-empty string',
   logger: 'a pino logger or false',
   integrityCheck: "one of 'quick', 'full', 'off'",
@@ -212,6 +217,7 @@ const schema = z.strictObject({
   lingerMs: int(0).optional(),
   deferredFlushMs: int(0).optional(),
   transactionTimeoutMs: int(1).optional(),
+  migrationTimeoutMs: int(1).optional(),
   encryption: z
     .union([
       z.strictObject({ key: z.string().min(1) }),
@@ -317,6 +323,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     lingerMs: o.lingerMs ?? defaultOptions.lingerMs,
     deferredFlushMs: o.deferredFlushMs ?? defaultOptions.deferredFlushMs,
     transactionTimeoutMs: o.transactionTimeoutMs ?? defaultOptions.transactionTimeoutMs,
+    migrationTimeoutMs: o.migrationTimeoutMs ?? defaultOptions.migrationTimeoutMs,
     encryption: o.encryption ? Object.freeze({ ...o.encryption }) : undefined,
     logger: logger.child({ component: 'walguard' }),
     integrityCheck: o.integrityCheck ?? defaultOptions.integrityCheck,

@@ -220,6 +220,8 @@ export class Walguard<DB> {
   readonly #txClaims: { ticket: number; used: boolean }[] = [];
   /** The Kysely instance `db.transaction()` runs on: its driver takes the claims above. */
   readonly #txKysely: Kysely<DB>;
+  /** The dialect migrations run on: its transactions are bounded by `migrationTimeoutMs`. */
+  readonly #migrationDialect: WalguardDialect;
   /** The ticket taken by `close()`: work called before it is still accepted and drained. */
   #closeTicket = Number.POSITIVE_INFINITY;
   #checkpoints = 0;
@@ -261,9 +263,9 @@ export class Walguard<DB> {
     this.#settings = settings;
     this.#queue = new WriteQueue(options, client, (info) => this.#onBatch(info));
     this.orderingPlugin = new SubmissionOrderPlugin(this.#queue.tickets);
-    const begin = (ticket: number) => {
+    const begin = (ticket: number, timeoutMs?: number) => {
       this.#assertOpen(ticket === 0 ? undefined : ticket);
-      return InteractiveTransaction.begin(this.#queue, this.#client, ticket);
+      return InteractiveTransaction.begin(this.#queue, this.#client, ticket, timeoutMs);
     };
     const backend: QueryBackend = {
       reader,
@@ -293,6 +295,10 @@ export class Walguard<DB> {
       stamp,
     ).kysely;
     this.dialect = new WalguardDialect(backend);
+    this.#migrationDialect = new WalguardDialect({
+      ...backend,
+      beginTransaction: () => begin(0, options.migrationTimeoutMs),
+    });
     const front = walguardKysely<DB>(this.dialect, backend, stamp);
     this.kysely = front.kysely;
     this.routers = front.pool;
@@ -622,6 +628,11 @@ export class Walguard<DB> {
         // Failed before reaching the driver (closed): withdraw the claim.
         if (!claim.used) this.#txClaims.splice(this.#txClaims.indexOf(claim), 1);
       });
+  }
+
+  /** @internal The dialect `runMigrations` builds on (transactions bounded by `migrationTimeoutMs`). */
+  migrationDialect(): WalguardDialect {
+    return this.#migrationDialect;
   }
 
   /** Runs a WAL checkpoint between batches (default `PASSIVE`). */

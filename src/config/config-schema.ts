@@ -133,6 +133,12 @@ export const configFields: readonly ConfigField[] = Object.freeze([
     doc: 'Longest life of an interactive transaction, in ms. Default 5000.',
   },
   {
+    key: 'migrationTimeoutMs',
+    kind: timer(1),
+    env: 'WALGUARD_MIGRATION_TIMEOUT_MS',
+    doc: "Longest life of one migration's transaction, in ms. Default 600000.",
+  },
+  {
     key: 'integrityCheck',
     kind: { type: 'enum', values: ['quick', 'full', 'off'] },
     env: 'WALGUARD_INTEGRITY_CHECK',

@@ -21,7 +21,7 @@ export type WireUnit =
   /** A fixed list of statements, applied all or nothing under one savepoint. */
   | { kind: 'statements'; statements: WireStatement[] }
   /** An interactive transaction: the worker opens its savepoint, then takes `tx-exec` messages until `tx-end`. */
-  | { kind: 'interactive'; txId: number };
+  | { kind: 'interactive'; txId: number; timeoutMs?: number };
 
 /** The result of one statement, as Kysely's SQLite dialect reports it. */
 export interface StatementResult {
@@ -48,6 +48,8 @@ export interface WireBatch {
   sizes: Uint32Array;
   /** Transaction ids of the interactive units, in order of appearance. */
   txIds: number[];
+  /** Each interactive unit's own timeout in ms (0: the writer's `transactionTimeoutMs`), parallel to `txIds`. */
+  txTimeouts: number[];
   /** SQL text of every statement, unit after unit. */
   sql: string[];
   /** Parameter count of every statement. */

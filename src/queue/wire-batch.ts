@@ -23,6 +23,7 @@ export function encodeBatch(units: readonly WireUnit[]): WireBatch {
   }
   const sizes = new Uint32Array(units.length);
   const txIds: number[] = [];
+  const txTimeouts: number[] = [];
   const sql = new Array<string>(statements);
   const paramCounts = new Uint32Array(statements);
   const params = new Array<unknown>(paramTotal);
@@ -32,6 +33,7 @@ export function encodeBatch(units: readonly WireUnit[]): WireBatch {
     const unit = units[u]!;
     if (unit.kind === 'interactive') {
       txIds.push(unit.txId);
+      txTimeouts.push(unit.timeoutMs ?? 0);
       continue;
     }
     sizes[u] = unit.statements.length;
@@ -42,7 +44,7 @@ export function encodeBatch(units: readonly WireUnit[]): WireBatch {
       s++;
     }
   }
-  return { sizes, txIds, sql, paramCounts, params };
+  return { sizes, txIds, txTimeouts, sql, paramCounts, params };
 }
 
 /** Rebuilds per-unit outcomes from a `WireBatchReply`. */

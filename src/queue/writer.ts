@@ -153,7 +153,11 @@ export class Writer {
       for (let u = 0; u < batch.sizes.length; u++) {
         const size = batch.sizes[u]!;
         if (size === 0) {
-          const error = await this.#runInteractiveUnit(batch.txIds[tx++]!);
+          const error = await this.#runInteractiveUnit(
+            batch.txIds[tx]!,
+            batch.txTimeouts[tx] || this.#transactionTimeoutMs,
+          );
+          tx++;
           if (error !== undefined) reply.unitErrors.push([u, error]);
           continue;
         }
@@ -247,10 +251,10 @@ export class Writer {
   }
 
   /** Opens an interactive transaction's savepoint and serves it until it ends. */
-  async #runInteractiveUnit(txId: number): Promise<WireError | undefined> {
+  async #runInteractiveUnit(txId: number, timeoutMs: number): Promise<WireError | undefined> {
     this.#statement('SAVEPOINT wg_unit').run();
     const how = await new Promise<TxEnd>((resolve) => {
-      const timer = setTimeout(() => resolve('timeout'), this.#transactionTimeoutMs);
+      const timer = setTimeout(() => resolve('timeout'), timeoutMs);
       this.#activeTx = { txId, end: resolve, timer };
       this.#host.txReady(txId);
     });
@@ -268,7 +272,7 @@ export class Writer {
       this.#host.txTimedOut(txId);
       const error = new WalguardError(
         'TX_TIMEOUT',
-        `The transaction did not finish within transactionTimeoutMs (${this.#transactionTimeoutMs} ms) and was rolled back`,
+        `The transaction did not finish within ${timeoutMs} ms (transactionTimeoutMs; migrationTimeoutMs for a migration) and was rolled back`,
       );
       return toWireError(error);
     }

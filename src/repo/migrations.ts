@@ -25,9 +25,10 @@
  * Not guaranteed / caveats:
  * - Kysely creates a set's migration and lock tables (one unit each) before the first
  *   migration's transaction; a failing first migration leaves those two empty bookkeeping tables.
- * - A migration runs inside an interactive transaction, so it is bounded by
- *   `transactionTimeoutMs` (default 5 s) and must use the `db` it is given: a write through the
- *   app's `Walguard` (not the migration's `db`) would wait for the migration itself.
+ * - A migration runs inside an interactive transaction bounded by `migrationTimeoutMs`
+ *   (default 10 min, not the 5 s of `transactionTimeoutMs`: a backfill may take minutes), and
+ *   must use the `db` it is given: a write through the app's `Walguard` (not the migration's
+ *   `db`) would wait for the migration itself, until that timeout.
  * - `PRAGMA foreign_keys` cannot change inside a transaction: a table rebuild (the 12-step ALTER)
  *   runs with foreign keys on; use `PRAGMA defer_foreign_keys = ON` inside the migration instead.
  * - Nothing is written when nothing is pending: reopening a migrated database runs no SQL but
@@ -236,7 +237,7 @@ export async function pendingMigrations<DB>(
 
 /** A `Kysely` on `db`'s dialect whose adapter reports transactional DDL (see the header). */
 function migrationKysely<DB>(db: Walguard<DB>): Kysely<unknown> {
-  const base = db.dialect;
+  const base = db.migrationDialect();
   const dialect: Dialect = {
     createDriver: () => base.createDriver(),
     createQueryCompiler: () => base.createQueryCompiler(),

@@ -30,7 +30,16 @@ export class InteractiveTransaction {
   readonly #done: Promise<unknown>;
   #state: State = 'active';
 
-  private constructor(client: WriterClient, txId: number, done: Promise<unknown>) {
+  /** Its own timeout, when not the writer's `transactionTimeoutMs` (migrations). */
+  readonly #timeoutMs: number | undefined;
+
+  private constructor(
+    client: WriterClient,
+    txId: number,
+    done: Promise<unknown>,
+    timeoutMs: number | undefined,
+  ) {
+    this.#timeoutMs = timeoutMs;
     this.#client = client;
     this.#txId = txId;
     this.#done = done;
@@ -41,6 +50,7 @@ export class InteractiveTransaction {
     queue: WriteQueue,
     client: WriterClient,
     ticket = 0,
+    timeoutMs?: number,
   ): Promise<InteractiveTransaction> {
     const txId = nextTxId++;
     let onReady!: () => void;
@@ -58,7 +68,10 @@ export class InteractiveTransaction {
     done.catch(() => {});
     client.watchTx(txId, { ready: () => onReady(), timedOut: () => onTimeout() });
     const unit: Unit = {
-      wire: { kind: 'interactive', txId },
+      wire:
+        timeoutMs === undefined
+          ? { kind: 'interactive', txId }
+          : { kind: 'interactive', txId, timeoutMs },
       critical: true,
       bytes: 64,
       ticket,
@@ -74,7 +87,7 @@ export class InteractiveTransaction {
       client.unwatchTx(txId);
       throw error;
     }
-    const tx = new InteractiveTransaction(client, txId, done);
+    const tx = new InteractiveTransaction(client, txId, done, timeoutMs);
     onTimeout = () => {
       tx.#state = 'timed-out';
     };
@@ -117,7 +130,7 @@ export class InteractiveTransaction {
     if (this.#state === 'timed-out') {
       throw new WalguardError(
         'TX_TIMEOUT',
-        'The transaction exceeded transactionTimeoutMs and was rolled back; nothing of it was applied',
+        `The transaction exceeded ${this.#timeoutMs === undefined ? 'transactionTimeoutMs' : `its timeout (${this.#timeoutMs} ms)`} and was rolled back; nothing of it was applied`,
       );
     }
     if (this.#state === 'ended') {

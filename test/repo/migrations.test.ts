@@ -168,6 +168,35 @@ describe('runMigrations', () => {
     expect(report.ran.map((r) => r.migration)).toEqual(['003_half', '004_never']);
   });
 
+  it('a migration outlives transactionTimeoutMs (it has migrationTimeoutMs), and past that it is rolled back', async () => {
+    const slow =
+      (ms: number): Migration['up'] =>
+      async (k: Kysely<unknown>) => {
+        await createTable(`slow_${ms}`)(k);
+        await new Promise((r) => setTimeout(r, ms));
+      };
+    const db = await openTemp({ transactionTimeoutMs: 50, migrationTimeoutMs: 400 });
+    const report = await runMigrations(db, { '001_slow': { up: slow(200) } });
+    expect(report.ran.map((r) => r.migration)).toEqual(['001_slow']);
+    // An ordinary transaction still gets transactionTimeoutMs.
+    await expect(
+      db.transaction(async (trx) => {
+        await sql`select 1`.execute(trx);
+        await new Promise((r) => setTimeout(r, 200));
+        await sql`select 1`.execute(trx);
+      }),
+    ).rejects.toMatchObject({ code: 'TX_TIMEOUT' });
+    const attempt = runMigrations(db, {
+      '001_slow': { up: slow(200) },
+      '002_too_slow': { up: slow(1500) },
+    });
+    const error = (await attempt.catch((e: unknown) => e)) as MigrationError;
+    expect(error).toBeInstanceOf(MigrationError);
+    expect(error.migration).toBe('002_too_slow');
+    expect(error.message).toContain('exceeded its timeout (400 ms)');
+    expect(userSchema(db.path).map((o) => o.name)).toEqual(['slow_200']);
+  });
+
   it('migrations before the failing one stay applied; later ones do not run', async () => {
     const db = await openTemp();
     const attempt = runMigrations(db, {
