@@ -68,7 +68,7 @@ describe('WriteQueue', () => {
     expect(q.stats.units).toBe(300);
   });
 
-  it('on a slow commit, waits for the last batch\'s callers and commits them together', async () => {
+  it("on a slow commit, waits for the last batch's callers and commits them together", async () => {
     // 128 callers that each await their write, 4 rounds. Settling 128 callers takes far
     // less than a 15 ms commit, so every round should be one batch: no caller left behind
     // to start a half-size batch of its own (which pipelining would do).
