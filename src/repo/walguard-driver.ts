@@ -8,7 +8,8 @@ import {
   RawNode,
 } from 'kysely';
 import type { QueryBackend } from './query-backend.js';
-import { WalguardConnection } from './walguard-connection.js';
+import type { WalguardConnection } from './walguard-connection.js';
+import { RouterPool } from './walguard-executor.js';
 
 /**
  * Kysely's `Driver` for walguard. Unlike Kysely's own SQLite driver it needs no connection
@@ -16,19 +17,20 @@ import { WalguardConnection } from './walguard-connection.js';
  * to the queue), and transactions are serialized by the write queue itself.
  */
 export class WalguardDriver implements Driver {
-  readonly #backend: QueryBackend;
   /**
-   * Released routers, reused by the next acquire. Kysely's RuntimeDriver keeps every
-   * connection it has ever seen in a Set (to add query logging once), so a fresh router per
-   * query grew that Set by one object per query, forever. Reuse bounds it by the peak number
-   * of queries in flight at once.
+   * Routers, reused. Kysely's RuntimeDriver keeps every connection it has ever seen in a Set
+   * (to add query logging once), so a fresh router per query grew that Set by one object per
+   * query, forever. Reuse bounds it by the peak number of queries in flight at once.
    */
-  readonly #free: WalguardConnection[] = [];
-  /** Routers created so far (for tests: bounded by peak concurrency). */
-  created = 0;
+  readonly #routers: RouterPool;
 
   constructor(backend: QueryBackend) {
-    this.#backend = backend;
+    this.#routers = new RouterPool(backend);
+  }
+
+  /** Routers created so far (for tests: bounded by peak concurrency). */
+  get created(): number {
+    return this.#routers.created;
   }
 
   /** Nothing to do: `openDatabase` opened the connections. */
@@ -36,10 +38,7 @@ export class WalguardDriver implements Driver {
 
   /** A router: a released one, or a new one. */
   async acquireConnection(): Promise<DatabaseConnection> {
-    const reused = this.#free.pop();
-    if (reused !== undefined) return reused;
-    this.created++;
-    return new WalguardConnection(this.#backend);
+    return this.#routers.acquire();
   }
 
   /** Queues an interactive transaction and waits until the writer has opened it. Isolation settings do not apply: SQLite transactions are serializable. */
@@ -88,7 +87,7 @@ export class WalguardDriver implements Driver {
 
   /** Returns the router for reuse (its transaction, if any, has ended by now). */
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    this.#free.push(connection as WalguardConnection);
+    this.#routers.release(connection as WalguardConnection);
   }
 
   /** The database's lifetime is `Walguard.close()`'s business, not Kysely's. */

@@ -53,16 +53,25 @@ export class RouterPool implements ConnectionProvider {
     this.#backend = backend;
   }
 
+  /** A released router, or a new one. */
+  acquire(): WalguardConnection {
+    const reused = this.#free.pop();
+    if (reused !== undefined) return reused;
+    this.created++;
+    return new WalguardConnection(this.#backend);
+  }
+
+  /** Takes a router back (its transaction, if any, has ended by now). */
+  release(router: WalguardConnection): void {
+    this.#free.push(router);
+  }
+
   async provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
-    let router = this.#free.pop();
-    if (router === undefined) {
-      router = new WalguardConnection(this.#backend);
-      this.created++;
-    }
+    const router = this.acquire();
     try {
       return await consumer(router);
     } finally {
-      this.#free.push(router);
+      this.release(router);
     }
   }
 }

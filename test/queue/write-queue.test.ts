@@ -36,6 +36,19 @@ function fakeRunner(commitMs = 5) {
   };
 }
 
+/** `callers` callers that each write `rounds` units in turn, awaiting each (a closed loop). */
+async function closedLoop(q: WriteQueue, callers: number, rounds: number): Promise<void> {
+  let next = 0;
+  const caller = async () => {
+    for (let round = 0; round < rounds; round++) {
+      const { u, done } = unit(next++);
+      q.add(u);
+      await done;
+    }
+  };
+  await Promise.all(Array.from({ length: callers }, caller));
+}
+
 function unit(id: number, critical = true, bytes = 10) {
   let resolve!: () => void;
   let reject!: (e: Error) => void;
@@ -73,16 +86,7 @@ describe('WriteQueue', () => {
     // less than a 15 ms commit, so every round should be one batch: no caller left behind
     // to start a half-size batch of its own (which pipelining would do).
     const runner = fakeRunner(15);
-    const q = new WriteQueue(limits, runner, () => {});
-    let next = 0;
-    const caller = async () => {
-      for (let round = 0; round < 4; round++) {
-        const { u, done } = unit(next++);
-        q.add(u);
-        await done;
-      }
-    };
-    await Promise.all(Array.from({ length: 128 }, caller));
+    await closedLoop(new WriteQueue(limits, runner, () => {}), 128, 4);
     expect(runner.batches.map((b) => b.ids.length)).toEqual([128, 128, 128, 128]);
   });
 
@@ -90,16 +94,7 @@ describe('WriteQueue', () => {
     // commitMs 0 (a free fsync): settling costs more than committing, so the queued units
     // go to the writer straight from the reply. Callers then alternate in two groups.
     const runner = fakeRunner(0);
-    const q = new WriteQueue(limits, runner, () => {});
-    let next = 0;
-    const caller = async () => {
-      for (let round = 0; round < 6; round++) {
-        const { u, done } = unit(next++);
-        q.add(u);
-        await done;
-      }
-    };
-    await Promise.all(Array.from({ length: 128 }, caller));
+    await closedLoop(new WriteQueue(limits, runner, () => {}), 128, 6);
     expect(runner.batches.flatMap((b) => b.ids).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 768 }, (_, i) => i),
     );
