@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { CamelCasePlugin, type Generated, Kysely, sql } from 'kysely';
+import { CamelCasePlugin, CompiledQuery, type Generated, Kysely, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, SqliteError, WalguardError } from '../src/index.js';
 import { delay, openTemp, readFresh, tempDir } from './helpers.js';
@@ -473,6 +473,35 @@ describe('interactive transactions', () => {
     ]);
     expect(readFresh(db.path, 'select note_text from user_notes where note_id = 2')).toEqual([
       { note_text: 'in tx' },
+    ]);
+  });
+});
+
+describe('db.kysely with plugins', () => {
+  it("withPlugin() takes Kysely's full path: the plugin transforms queries and results, writes stay durable and ordered", async () => {
+    type Notes = { userNotes: { noteId: Generated<number>; noteText: string } };
+    const db = await openTemp<Notes>();
+    const camel = db.kysely.withPlugin(new CamelCasePlugin());
+    await camel.schema
+      .createTable('userNotes')
+      .addColumn('noteId', 'integer', (c) => c.primaryKey())
+      .addColumn('noteText', 'text')
+      .execute();
+    const writes = [
+      camel.insertInto('userNotes').values({ noteText: 'a' }).execute(),
+      db.write(() => CompiledQuery.raw("insert into user_notes (note_text) values ('b')")),
+      camel.insertInto('userNotes').values({ noteText: 'c' }).execute(),
+    ];
+    await Promise.all(writes);
+    expect(await camel.selectFrom('userNotes').selectAll().orderBy('noteId').execute()).toEqual([
+      { noteId: 1, noteText: 'a' },
+      { noteId: 2, noteText: 'b' },
+      { noteId: 3, noteText: 'c' },
+    ]);
+    expect(readFresh(db.path, 'select note_text from user_notes order by note_id')).toEqual([
+      { note_text: 'a' },
+      { note_text: 'b' },
+      { note_text: 'c' },
     ]);
   });
 });
