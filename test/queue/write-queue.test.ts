@@ -83,9 +83,9 @@ describe('WriteQueue', () => {
 
   it("on a slow commit, waits for the last batch's callers and commits them together", async () => {
     // 128 callers that each await their write, 4 rounds. Settling 128 callers takes far
-    // less than a 15 ms commit, so every round should be one batch: no caller left behind
+    // less than a 40 ms commit, so every round should be one batch: no caller left behind
     // to start a half-size batch of its own (which pipelining would do).
-    const runner = fakeRunner(15);
+    const runner = fakeRunner(40);
     await closedLoop(new WriteQueue(limits, runner, () => {}), 128, 4);
     expect(runner.batches.map((b) => b.ids.length)).toEqual([128, 128, 128, 128]);
   });

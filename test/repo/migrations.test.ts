@@ -175,7 +175,7 @@ describe('runMigrations', () => {
         await createTable(`slow_${ms}`)(k);
         await new Promise((r) => setTimeout(r, ms));
       };
-    const db = await openTemp({ transactionTimeoutMs: 50, migrationTimeoutMs: 400 });
+    const db = await openTemp({ transactionTimeoutMs: 50, migrationTimeoutMs: 1000 });
     const report = await runMigrations(db, { '001_slow': { up: slow(200) } });
     expect(report.ran.map((r) => r.migration)).toEqual(['001_slow']);
     // An ordinary transaction still gets transactionTimeoutMs.
@@ -188,12 +188,12 @@ describe('runMigrations', () => {
     ).rejects.toMatchObject({ code: 'TX_TIMEOUT' });
     const attempt = runMigrations(db, {
       '001_slow': { up: slow(200) },
-      '002_too_slow': { up: slow(1500) },
+      '002_too_slow': { up: slow(2500) },
     });
     const error = (await attempt.catch((e: unknown) => e)) as MigrationError;
     expect(error).toBeInstanceOf(MigrationError);
     expect(error.migration).toBe('002_too_slow');
-    expect(error.message).toContain('exceeded its timeout (400 ms)');
+    expect(error.message).toContain('exceeded its timeout (1000 ms)');
     expect(userSchema(db.path).map((o) => o.name)).toEqual(['slow_200']);
   });
 
