@@ -17,7 +17,7 @@ import {
   takeBackup,
 } from './durability/backups.js';
 import { Checkpointer } from './durability/checkpointer.js';
-import type { ConnectionSettings, SettingsReadBack } from './durability/connection-settings.js';
+import { connectionSettingsOf, type SettingsReadBack } from './durability/connection-settings.js';
 import { inspectDatabaseFile } from './durability/file-inspect.js';
 import {
   checkFileAgainstOptions,
@@ -426,14 +426,7 @@ export class Walguard<DB> {
     checkFileAgainstOptions(file, options);
     const resolved = await resolveKey(file, options);
     log.info({ step: 'key', encrypted: resolved.key !== undefined }, 'key resolved');
-    const settings: ConnectionSettings = {
-      synchronous: options.synchronous,
-      busyTimeoutMs: options.busyTimeoutMs,
-      cacheSizeKiB: options.cacheSizeKiB,
-      walAutocheckpointPages: options.walAutocheckpointPages,
-      journalSizeLimitBytes: options.checkpoint.walSizeLimitBytes,
-      fullfsync: process.platform === 'darwin',
-    };
+    const settings = connectionSettingsOf(options);
     const encryptionKey = resolved.key;
     let client: WriterClient;
     let writer: SettingsReadBack;

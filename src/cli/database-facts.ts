@@ -4,10 +4,8 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { backupNameFor } from '../durability/backups.js';
-import type { ConnectionSettings } from '../durability/connection-settings.js';
 import { acquireProcessLock } from '../durability/process-lock.js';
 import { isWalguardError } from '../errors.js';
-import type { ResolvedOptions } from '../options.js';
 
 /** A file's size and last change, or null when it does not exist. */
 export interface FileFacts {
@@ -83,16 +81,4 @@ export async function probeLock(dbPath: string): Promise<LockFacts> {
 /** The backup file name prefix of a database: its base name without extension (as walguard.ts names them). */
 export function backupNameOf(dbPath: string): string {
   return backupNameFor(dbPath);
-}
-
-/** The connection settings walguard applies for these options (as `Walguard.open` builds them). */
-export function connectionSettingsOf(options: ResolvedOptions): ConnectionSettings {
-  return {
-    synchronous: options.synchronous,
-    busyTimeoutMs: options.busyTimeoutMs,
-    cacheSizeKiB: options.cacheSizeKiB,
-    walAutocheckpointPages: options.walAutocheckpointPages,
-    journalSizeLimitBytes: options.checkpoint.walSizeLimitBytes,
-    fullfsync: process.platform === 'darwin',
-  };
 }

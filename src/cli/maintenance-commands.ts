@@ -14,10 +14,11 @@
  * copy, then the WAL); if the disk fills it fails with nothing lost (`DISK_FULL`).
  */
 import { performance } from 'node:perf_hooks';
+import { connectionSettingsOf } from '../durability/connection-settings.js';
 import { acquireProcessLock, type ProcessLock } from '../durability/process-lock.js';
 import type { CheckpointMode } from '../queue/protocol.js';
 import type { CommandContext, CommandResult, CommandSpec } from './command.js';
-import { connectionSettingsOf, fileFacts } from './database-facts.js';
+import { fileFacts } from './database-facts.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { formatBytes, formatDuration } from './format.js';
 import { readProbe } from './progress.js';

@@ -6,16 +6,11 @@
  * key (settings, schema) is read by the SQLite child, and its failure becomes the exit code.
  */
 import { listBackups } from '../durability/backups.js';
+import { connectionSettingsOf } from '../durability/connection-settings.js';
 import { inspectDatabaseFile } from '../durability/file-inspect.js';
 import { keyFilePath } from '../durability/key-file.js';
 import type { CommandSpec } from './command.js';
-import {
-  backupNameOf,
-  connectionSettingsOf,
-  fileFacts,
-  probeLock,
-  readWalHeader,
-} from './database-facts.js';
+import { backupNameOf, fileFacts, probeLock, readWalHeader } from './database-facts.js';
 import { CliError, EXIT, errorCodeOf, exitCodeOf } from './exit-codes.js';
 import { formatAge, formatBytes, table } from './format.js';
 import { type ProbeResult, runSqlChild } from './sql-child.js';

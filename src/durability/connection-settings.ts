@@ -13,6 +13,7 @@
  * lets walguard route a raw statement that turns out to write to the writer instead.
  */
 import { WalguardError } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
 import type { SqliteDatabase } from '../sqlite-types.js';
 
 /** The settings applied to each connection. */
@@ -29,6 +30,18 @@ export interface ConnectionSettings {
   journalSizeLimitBytes: number;
   /** `fullfsync` and `checkpoint_fullfsync` (F_FULLFSYNC): on by default on macOS only, where plain fsync does not reach the platters. */
   fullfsync: boolean;
+}
+
+/** The connection settings walguard applies for these options (the open and the CLI alike). */
+export function connectionSettingsOf(options: ResolvedOptions): ConnectionSettings {
+  return {
+    synchronous: options.synchronous,
+    busyTimeoutMs: options.busyTimeoutMs,
+    cacheSizeKiB: options.cacheSizeKiB,
+    walAutocheckpointPages: options.walAutocheckpointPages,
+    journalSizeLimitBytes: options.checkpoint.walSizeLimitBytes,
+    fullfsync: process.platform === 'darwin',
+  };
 }
 
 /** The role of a connection: the single writer, or a query-only reader. */
