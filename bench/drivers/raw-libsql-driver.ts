@@ -4,58 +4,9 @@
  * layer on top of this engine can write faster; walguard's target is half of it.
  */
 import Database from 'libsql';
-import { benchPragmas, INSERT_SQL, readBackFrom } from '../settings.js';
-import type { CommitCount, Driver, OpenInfo } from './driver.js';
-import { unsupported } from './driver.js';
+import type { Driver } from './driver.js';
+import { type SyncDatabase, singleTransactionDriver } from './single-transaction-driver.js';
 
 export function rawLibsqlDriver(): Driver {
-  const name = 'raw-libsql-tx';
-  let db: Database.Database | undefined;
-  let transactions = 0;
-  const open = (): Database.Database => {
-    if (db === undefined) throw new Error(`${name}: not open`);
-    return db;
-  };
-  const pragma = (p: string): unknown =>
-    (open().prepare(`PRAGMA ${p}`).raw(true).get() as unknown[] | undefined)?.[0];
-  return {
-    name,
-    shape: 'bulk',
-
-    async open(file: string): Promise<OpenInfo> {
-      db = new Database(file);
-      for (const statement of benchPragmas('FULL')) db.exec(statement);
-      const version = db.prepare('select sqlite_version()').raw(true).get() as unknown[];
-      return { settings: readBackFrom(pragma), sqliteVersion: String(version[0]) };
-    },
-
-    insert: () => unsupported(name, 'insert'),
-    read: () => unsupported(name, 'read'),
-
-    async insertAll(payloads: readonly string[]): Promise<void> {
-      const d = open();
-      const insert = d.prepare(INSERT_SQL);
-      const begin = d.prepare('BEGIN IMMEDIATE');
-      const commit = d.prepare('COMMIT');
-      begin.run();
-      for (const payload of payloads) insert.run(payload);
-      commit.run();
-      transactions++;
-    },
-
-    async finishTimed(): Promise<void> {},
-
-    commits(): CommitCount {
-      return { commits: transactions, source: 'construction' };
-    },
-
-    async notes(): Promise<string[]> {
-      return [];
-    },
-
-    async close(): Promise<void> {
-      db?.close();
-      db = undefined;
-    },
-  };
+  return singleTransactionDriver('raw-libsql-tx', (file) => new Database(file) as SyncDatabase);
 }
