@@ -195,6 +195,42 @@ function childEnv(dir: string, args: Args, shim: string | undefined): NodeJS.Pro
   return env;
 }
 
+/**
+ * Runs `node --import tsx <scriptArgs>` from the repository root with `env`, killed after
+ * `timeoutMs`; resolves with the JSON of its result line (`RESULT_MARKER`), or why there is none.
+ */
+async function runChild<T>(
+  scriptArgs: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ value: T } | { error: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...scriptArgs], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARKER));
+  if (code !== 0 || line === undefined) {
+    const why =
+      code === null
+        ? `killed after ${timeoutMs} ms`
+        : `exit code ${code}${line === undefined ? ' and no result line' : ''}`;
+    return { error: `${why}: ${stderr.trim().split('\n').slice(-3).join(' / ')}` };
+  }
+  return { value: JSON.parse(line.slice(RESULT_MARKER.length)) as T };
+}
+
 /** Runs one trial in a fresh process on a fresh database. */
 async function runTrial(
   scenario: Scenario,
@@ -207,32 +243,15 @@ async function runTrial(
   try {
     const params: TrialParams = { ...scenario.params, dir };
     await prepareDatabase(dir, params);
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', trialScript, scenario.driver, JSON.stringify(params)],
-      { cwd: root, env: childEnv(dir, args, shim), stdio: ['ignore', 'pipe', 'pipe'] },
+    const outcome = await runChild<TrialResult>(
+      [trialScript, scenario.driver, JSON.stringify(params)],
+      childEnv(dir, args, shim),
+      TRIAL_TIMEOUT_MS,
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), TRIAL_TIMEOUT_MS);
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    clearTimeout(timer);
     const wallMs = performance.now() - started;
-    const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARKER));
-    if (code !== 0 || line === undefined) {
-      const why =
-        code === null
-          ? `killed after ${TRIAL_TIMEOUT_MS} ms`
-          : `exit code ${code}${line === undefined ? ' and no result line' : ''}`;
-      return { error: `${why}: ${stderr.trim().split('\n').slice(-3).join(' / ')}`, wallMs };
-    }
-    return { result: JSON.parse(line.slice(RESULT_MARKER.length)) as TrialResult, wallMs };
+    return 'error' in outcome
+      ? { error: outcome.error, wallMs }
+      : { result: outcome.value, wallMs };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -256,28 +275,13 @@ async function runMemory(
       readRatio: 0,
       preloadRows: 0,
     });
-    const child = spawn(process.execPath, ['--import', 'tsx', memoryScript, dir], {
-      cwd: root,
-      env: childEnv(dir, args, shim),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), MEMORY_TIMEOUT_MS);
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    clearTimeout(timer);
-    const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARKER));
-    if (code !== 0 || line === undefined) {
-      const why = code === null ? `killed after ${MEMORY_TIMEOUT_MS} ms` : `exit code ${code}`;
-      return { error: `${why}: ${stderr.trim().split('\n').slice(-3).join(' / ')}` };
-    }
-    const result = JSON.parse(line.slice(RESULT_MARKER.length)) as MemoryResult;
+    const outcome = await runChild<MemoryResult>(
+      [memoryScript, dir],
+      childEnv(dir, args, shim),
+      MEMORY_TIMEOUT_MS,
+    );
+    if ('error' in outcome) return outcome;
+    const result = outcome.value;
     result.rowsAfter = await countRows(databaseFile(dir));
     result.ok = result.peakRssMiB <= MEMORY.boundMiB && result.rowsAfter === result.units;
     return { result };
