@@ -35,6 +35,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { type LibsqlError, openLibsql } from '../libsql.js';
 import { MarkWriter } from '../marks.js';
 import { INSERT_PART, INSERT_UNIT, payloadFor, WORKLOAD_SCHEMA } from '../workload-schema.js';
+import { intOption } from './options.js';
 
 /** What the workload prints when it is done. */
 export interface WorkloadSummary {
@@ -76,14 +77,7 @@ const { values } = parseArgs({
   },
 });
 
-const int = (name: keyof typeof values, min: number): number => {
-  const raw = values[name];
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    throw new Error(`Expected \`--${name}\` to be an integer >= ${min}, got \`${String(raw)}\``);
-  }
-  return n;
-};
+const int = (name: keyof typeof values, min: number): number => intOption(values, name, min);
 
 if (values.dir === undefined) throw new Error('Expected `--dir` (the database folder)');
 const sync = String(values.sync).toUpperCase();

@@ -54,6 +54,7 @@ import { sql } from 'kysely';
 import { type CommitEvent, openDatabase, type SynchronousLevel } from '../../../src/index.js';
 import { MarkWriter } from '../marks.js';
 import { payloadFor, WORKLOAD_SCHEMA } from '../workload-schema.js';
+import { intOption } from './options.js';
 
 /** The tables of workload-schema.ts, for Kysely. */
 interface WorkloadDB {
@@ -126,14 +127,7 @@ const { values } = parseArgs({
   },
 });
 
-const int = (name: keyof typeof values, min: number): number => {
-  const raw = values[name];
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) {
-    throw new Error(`Expected \`--${name}\` to be an integer >= ${min}, got \`${String(raw)}\``);
-  }
-  return n;
-};
+const int = (name: keyof typeof values, min: number): number => intOption(values, name, min);
 
 if (values.dir === undefined) throw new Error('Expected `--dir` (the database folder)');
 const dir = values.dir;
