@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'libsql';
-import { afterEach } from 'vitest';
-import { openDatabase, type Walguard, type WalguardOptions } from '../src/index.js';
+import { afterEach, expect } from 'vitest';
+import { openDatabase, type Walguard, WalguardError, type WalguardOptions } from '../src/index.js';
 
 const opened: Walguard<unknown>[] = [];
 
@@ -46,3 +46,13 @@ export function readFresh<T = Record<string, unknown>>(
 
 /** Resolves after `ms`. */
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The `WalguardError` `promise` rejects with (fails the test when it resolves or rejects with anything else). */
+export async function rejection(promise: Promise<unknown>): Promise<WalguardError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(WalguardError);
+  return error as WalguardError;
+}

@@ -11,7 +11,8 @@ import {
   readKeyFile,
   verifyKey,
 } from '../../src/durability/key-file.js';
-import { WalguardError } from '../../src/errors.js';
+import type { WalguardError } from '../../src/errors.js';
+import { rejection } from '../helpers.js';
 
 /** The cheapest accepted parameters, to keep the tests fast. */
 const FAST = { N: 2 ** 14 };
@@ -28,15 +29,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<WalguardError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WalguardError);
-  return error as WalguardError;
-}
 
 /** Asserts that no secret leaked into an error's message, details or cause. */
 function expectNoSecrets(error: WalguardError, ...secrets: string[]): void {

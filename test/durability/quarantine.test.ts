@@ -9,7 +9,7 @@ import {
   type QuarantineRecord,
   quarantineDatabase,
 } from '../../src/durability/quarantine.js';
-import { WalguardError } from '../../src/errors.js';
+import { rejection } from '../helpers.js';
 
 const NOW = new Date('2026-11-25T18:01:02.345Z');
 const STAMP = '20261125T180102Z';
@@ -41,15 +41,6 @@ async function makeDatabase(
     hashes.set(suffix, sha(bytes));
   }
   return hashes;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<WalguardError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(WalguardError);
-  return error as WalguardError;
 }
 
 describe('quarantineDatabase', () => {

@@ -8,6 +8,7 @@ import {
   type NewMemory,
 } from '../../src/repo/memory-store.js';
 import { runMigrations } from '../../src/repo/migrations.js';
+import { seededRandom } from '../crash/replay.js';
 import { delay, openTemp, readFresh } from '../helpers.js';
 
 const DIMS = 16;
@@ -23,17 +24,8 @@ async function setup(
   return { db, store };
 }
 
-/** A seeded PRNG (mulberry32), so that failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG, so that failures reproduce. */
+const rng = seededRandom;
 
 function randomVector(next: () => number, dims = DIMS): number[] {
   return Array.from({ length: dims }, () => next() * 2 - 1);
