@@ -13,6 +13,7 @@ export {
   readConfig,
 } from './config/load-config.js';
 export type { BackupFile, BackupResult } from './durability/backups.js';
+export { type RestoreResult, restore } from './durability/restore.js';
 export {
   isWalguardError,
   SqliteError,
@@ -39,7 +40,6 @@ export {
   type OutputOf,
   openDatabase,
   type RecoveryInfo,
-  restore,
   Walguard,
   type WalguardEvents,
   type WalguardStats,

@@ -9,7 +9,8 @@
  */
 import path from 'node:path';
 import { parseBackupFileName } from '../durability/backup-retention.js';
-import { type BackupFile, listBackups, restoreBackup } from '../durability/backups.js';
+import { type BackupFile, listBackups } from '../durability/backups.js';
+import { restoreBackup } from '../durability/restore.js';
 import { WalguardError } from '../errors.js';
 import { type BackupVerdict, verifyBackupFile } from './backup-verification.js';
 import type { CommandSpec } from './command.js';

@@ -1,5 +1,5 @@
 /**
- * Backups and restore.
+ * Backups (restore is `restore.ts`).
  *
  * Strategy for a backup: `VACUUM INTO` a temporary name in the backup folder, from a child
  * process of its own (see `child-task.ts`) — an online, transactionally consistent copy taken
@@ -14,8 +14,6 @@
  *   its key file is in place before it.
  * - Pruning removes only files this module named as backups (and their key files), never the
  *   live database; the newest backup is never pruned (`keepLast` >= 1).
- * - Restore never runs against an open database (it takes the process lock), verifies the
- *   backup first, and moves the current files to quarantine instead of overwriting them.
  *
  * Not guaranteed: a backup holds what was committed when its snapshot began; writes
  * acknowledged after that are only in the live database (and the next backup).
@@ -33,8 +31,6 @@ import {
 import { runChildTask } from './child-task.js';
 import { fsyncDirectory, fsyncFile } from './fs-sync.js';
 import { deriveKey, keyFilePath, readKeyFile } from './key-file.js';
-import { acquireProcessLock } from './process-lock.js';
-import { quarantineDatabase } from './quarantine.js';
 
 /** Where backups go and how many are kept. */
 export interface BackupTarget extends RetentionPolicy {
@@ -190,63 +186,8 @@ export async function newestGoodBackup(
   return undefined;
 }
 
-/** The result of `restoreBackup`. */
-export interface RestoreResult {
-  /** The backup restored. */
-  restoredFrom: string;
-  /** Where the files it replaced were moved, if there were any. */
-  quarantineDir: string | undefined;
-}
-
-/**
- * Replaces the database at `dbPath` with the backup at `backupPath`. Refuses (`LOCKED`) while
- * any process has the database open; refuses (`CORRUPT`) a backup that fails its check; moves
- * the current files to quarantine first. `lockHeld` is for the open sequence, which restores
- * while it already holds the lock.
- */
-export async function restoreBackup(
-  dbPath: string,
-  backupPath: string,
-  options: { source?: KeySource; lockHeld?: boolean; reason?: string } = {},
-): Promise<RestoreResult> {
-  const lock = options.lockHeld ? undefined : await acquireProcessLock(dbPath);
-  try {
-    const key = await keyFor(backupPath, options.source);
-    const check = await verifyBackup(backupPath, key);
-    if (!check.ok) {
-      throw new WalguardError(
-        'CORRUPT',
-        `The backup ${backupPath} failed its check; nothing was changed: ${check.messages.slice(0, 3).join('; ')}`,
-      );
-    }
-    let quarantineDir: string | undefined;
-    // A leftover -wal (or -journal) beside a missing database must go too: SQLite would replay
-    // its frames onto the restored file.
-    const present = await Promise.all(
-      ['', '-wal', '-journal', '-shm', '.keyinfo'].map((suffix) => exists(dbPath + suffix)),
-    );
-    if (present.some(Boolean)) {
-      const moved = await quarantineDatabase(dbPath, {
-        reason: options.reason ?? `replaced by a restore of ${backupPath}`,
-      });
-      quarantineDir = moved.dir;
-    }
-    const temp = `${dbPath}.restore-${process.pid}`;
-    await copyFile(backupPath, temp);
-    await fsyncFile(temp);
-    if (await exists(keyFilePath(backupPath))) {
-      await copyFile(keyFilePath(backupPath), keyFilePath(dbPath));
-      await fsyncFile(keyFilePath(dbPath));
-    }
-    await rename(temp, dbPath);
-    await fsyncDirectory(path.dirname(dbPath));
-    return { restoredFrom: backupPath, quarantineDir };
-  } finally {
-    await lock?.release();
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
+/** True when `file` exists. */
+export async function exists(file: string): Promise<boolean> {
   try {
     await stat(file);
     return true;

@@ -19,12 +19,14 @@
  * meanwhile — which is why it only runs past the cap, when the queue is idle, or on close.
  *
  * Starvation: a checkpoint that could not finish (SQLite's `busy` flag: a reader holds an old
- * snapshot) is counted (`stats().checkpointsBlocked`) and logged with the WAL size by
- * `Walguard`, so an app that keeps a long read open (an unfinished `stream()`, for one) sees
- * why its WAL keeps growing.
+ * snapshot) is counted (`stats().checkpointsBlocked`) and logged with the WAL size, so an app
+ * that keeps a long read open (an unfinished `stream()`, for one) sees why its WAL keeps
+ * growing.
  */
+import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { CheckpointMode } from '../queue/protocol.js';
+import { hasSubscribers, publish } from '../metrics/channels.js';
+import type { CheckpointMode, CheckpointResult } from '../queue/protocol.js';
 
 /** Checkpoint policy (see `CheckpointOptions`). */
 export interface CheckpointPolicy {
@@ -32,27 +34,44 @@ export interface CheckpointPolicy {
   walSizeLimitBytes: number;
 }
 
+/** Payload of the `checkpoint` event. */
+export type CheckpointEvent = CheckpointResult & {
+  /** Why it ran: on demand, on close, … */
+  reason: 'manual' | 'close' | 'idle' | 'wal-size';
+};
+
+/** What the checkpointer needs from the database. */
+export interface CheckpointHost {
+  /** The database file (for channel events). */
+  path: string;
+  /** Runs `PRAGMA wal_checkpoint(mode)` on the writer, between batches. */
+  run(mode: CheckpointMode): Promise<CheckpointResult>;
+  /** Size of the `-wal` file now, in bytes. */
+  walBytes(): number;
+  /** Called after every checkpoint (the `checkpoint` event). */
+  emit(event: CheckpointEvent): void;
+  /** The component logger. */
+  logger: Logger;
+}
+
 export class Checkpointer {
   readonly #policy: CheckpointPolicy;
-  readonly #run: (mode: CheckpointMode, reason: 'idle' | 'wal-size') => Promise<unknown>;
-  readonly #walBytes: () => number;
-  readonly #logger: Logger;
+  readonly #host: CheckpointHost;
   /** The idle timer; restarted after every batch. */
   #idleTimer: NodeJS.Timeout | undefined;
   /** True while a size-cap checkpoint is queued or running (one at a time). */
   #truncating = false;
   #stopped = false;
+  /** Checkpoints run. */
+  count = 0;
+  /** Of those, checkpoints a reader kept from finishing. */
+  blocked = 0;
+  /** The last checkpoint run. */
+  last: CheckpointEvent | undefined;
 
-  constructor(
-    policy: CheckpointPolicy,
-    run: (mode: CheckpointMode, reason: 'idle' | 'wal-size') => Promise<unknown>,
-    walBytes: () => number,
-    logger: Logger,
-  ) {
+  constructor(policy: CheckpointPolicy, host: CheckpointHost) {
     this.#policy = policy;
-    this.#run = run;
-    this.#walBytes = walBytes;
-    this.#logger = logger;
+    this.#host = host;
   }
 
   /** Called after every batch. */
@@ -60,31 +79,61 @@ export class Checkpointer {
     if (this.#stopped) return;
     if (this.#policy.idleMs > 0) {
       clearTimeout(this.#idleTimer);
-      this.#idleTimer = setTimeout(() => this.#checkpoint('PASSIVE', 'idle'), this.#policy.idleMs);
+      this.#idleTimer = setTimeout(() => this.#auto('PASSIVE', 'idle'), this.#policy.idleMs);
       this.#idleTimer.unref();
     }
-    if (!this.#truncating && this.#walBytes() > this.#policy.walSizeLimitBytes) {
+    if (!this.#truncating && this.#host.walBytes() > this.#policy.walSizeLimitBytes) {
       this.#truncating = true;
-      void this.#checkpoint('TRUNCATE', 'wal-size').finally(() => {
+      void this.#auto('TRUNCATE', 'wal-size').finally(() => {
         this.#truncating = false;
       });
     }
   }
 
-  async #checkpoint(mode: CheckpointMode, reason: 'idle' | 'wal-size'): Promise<void> {
+  /** Runs one checkpoint now (between batches), counts, logs and reports it. */
+  async run(mode: CheckpointMode, reason: CheckpointEvent['reason']): Promise<CheckpointEvent> {
+    const host = this.#host;
+    const result = await host.run(mode);
+    const event: CheckpointEvent = { ...result, reason };
+    this.count++;
+    this.last = event;
+    if (event.busy) {
+      this.blocked++;
+      host.logger.warn(
+        { ...event, walBytes: host.walBytes(), blocked: this.blocked },
+        'a checkpoint could not finish: a reader holds an old snapshot (an unfinished stream or a long read?)',
+      );
+    } else {
+      host.logger.debug(event, 'checkpoint');
+    }
+    host.emit(event);
+    if (hasSubscribers('checkpoint')) publish('checkpoint', { path: host.path, ...result, reason });
+    return event;
+  }
+
+  async #auto(mode: CheckpointMode, reason: 'idle' | 'wal-size'): Promise<void> {
     if (this.#stopped) return;
-    if (reason === 'idle' && this.#walBytes() === 0) return;
+    if (reason === 'idle' && this.#host.walBytes() === 0) return;
     try {
-      // The runner counts and logs a checkpoint that readers kept from finishing.
-      await this.#run(mode, reason);
+      await this.run(mode, reason);
     } catch (error) {
-      if (!this.#stopped) this.#logger.warn({ err: error, mode, reason }, 'checkpoint failed');
+      if (!this.#stopped) this.#host.logger.warn({ err: error, mode, reason }, 'checkpoint failed');
     }
   }
 
-  /** Stops the timers; pending checkpoints are skipped. */
+  /** Stops the timers; pending automatic checkpoints are skipped. */
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#idleTimer);
+  }
+}
+
+/** Size of the database's `-wal` file, in bytes (0 when there is none). `stat` opens no descriptor. */
+export function walBytes(dbPath: string): number {
+  try {
+    return statSync(`${dbPath}-wal`).size;
+  } catch {
+    // No WAL file (after a TRUNCATE on close, or before the first write): zero bytes.
+    return 0;
   }
 }

@@ -74,6 +74,25 @@ export class QueueStats {
   /** Batches committed since open, by size: counts per bucket of `BATCH_SIZE_BUCKETS`. */
   readonly batchSizeHistogram = new Array<number>(BATCH_SIZE_BUCKETS.length + 1).fill(0);
 
+  /** The counters and latency summaries, as `stats()` reports them. */
+  snapshot() {
+    return {
+      commits: this.commits,
+      relaxedCommits: this.relaxedCommits,
+      units: this.units,
+      failedUnits: this.failedUnits,
+      failedBatches: this.failedBatches,
+      deferredUnits: this.deferredUnits,
+      deferredErrors: this.deferredErrors,
+      queueFull: this.queueFull,
+      maxBatchUnits: this.maxBatchUnits,
+      commitLatencyMs: this.commitLatency.summary(),
+      ackLatencyMs: this.ackLatency.summary(),
+      batchSize: this.batchSizes.summary(),
+      batchSizeHistogram: labelBatchSizes(this.batchSizeHistogram),
+    };
+  }
+
   /** Records one committed batch's size. */
   addBatchSize(units: number): void {
     this.batchSizes.add(units);
@@ -85,3 +104,14 @@ export class QueueStats {
 
 /** Upper bounds (inclusive) of the batch size histogram's buckets; the last bucket is open. */
 export const BATCH_SIZE_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] as const;
+
+/** The batch size histogram's labels (`<=1`, `<=2`, … `<=1024`, `>1024`) with their counts. */
+export function labelBatchSizes(counts: readonly number[]): Record<string, number> {
+  const last = BATCH_SIZE_BUCKETS.length;
+  return Object.fromEntries(
+    counts.map((n, i) => [
+      i < last ? `<=${BATCH_SIZE_BUCKETS[i]}` : `>${BATCH_SIZE_BUCKETS[last - 1]}`,
+      n,
+    ]),
+  );
+}

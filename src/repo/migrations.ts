@@ -184,7 +184,9 @@ export async function runMigrations<DB>(
     pendingPerSet.push(count);
   }
   const report: MigrationReport = { ran: [], pending, alreadyApplied, durationMs: 0 };
+  const log = db.options.logger;
   if (pending.length > 0) {
+    log.info({ step: 'migrations', pending }, 'migrations pending');
     await options.beforePending?.([...pending], { firstRun: alreadyApplied === 0 });
     for (const [i, [set, migrator]] of migrators.entries()) {
       // One migrateUp() per pending migration: each is one transaction (no empty last one).
@@ -211,6 +213,9 @@ export async function runMigrations<DB>(
     }
   }
   report.durationMs = performance.now() - started;
+  if (report.ran.length > 0) {
+    log.info({ step: 'migrations', ran: report.ran.length }, 'migrations applied');
+  }
   return report;
 }
 
@@ -324,4 +329,12 @@ function isSet(value: unknown): value is MigrationSet {
 
 function invalid(message: string): WalguardError {
   return new WalguardError('INVALID_OPTION', message);
+}
+
+/** True when the database has a table other than migration bookkeeping. */
+export function holdsUserTables(reader: { rawRows(sql: string): unknown[][] }): boolean {
+  const rows = reader.rawRows(
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_migration%' AND name NOT LIKE 'walguard_migration%'",
+  );
+  return Number(rows[0]?.[0] ?? 0) > 0;
 }

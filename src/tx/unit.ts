@@ -3,6 +3,7 @@
  * `defer()`, or one interactive transaction. The queue moves units; the writer applies each
  * under its own SAVEPOINT.
  */
+import { performance } from 'node:perf_hooks';
 import type { StatementResult, WireStatement, WireUnit } from '../queue/protocol.js';
 
 /** A unit waiting in, or taken from, the write queue. */
@@ -32,4 +33,26 @@ export function statementBytes(statement: WireStatement): number {
     else bytes += 8;
   }
   return bytes;
+}
+
+/** A unit of `statements`; `ticket` is its call-time place in submission order (none: on arrival). */
+export function statementsUnit(
+  statements: WireStatement[],
+  critical: boolean,
+  ticket: number | undefined,
+  resolve: (results: StatementResult[]) => void,
+  reject: (error: Error) => void,
+): Unit {
+  let bytes = 0;
+  for (const s of statements) bytes += statementBytes(s);
+  const wire: WireUnit = { kind: 'statements', statements };
+  return {
+    wire,
+    critical,
+    bytes,
+    ticket: ticket ?? 0,
+    submittedAt: performance.now(),
+    resolve,
+    reject,
+  };
 }
