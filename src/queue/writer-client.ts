@@ -26,14 +26,9 @@ import type {
   WorkerRequest,
 } from './protocol.js';
 import { decodeReply, encodeBatch } from './wire-batch.js';
+import type { TxListener, WriterPort } from './writer-port.js';
 
-/** Callbacks for interactive transactions. */
-export interface TxListener {
-  /** The writer opened the transaction's savepoint. */
-  ready(): void;
-  /** The writer rolled the transaction back because it timed out. */
-  timedOut(): void;
-}
+export type { TxListener } from './writer-port.js';
 
 /**
  * Starts the worker from the built JavaScript, or — when walguard runs from its TypeScript
@@ -58,7 +53,7 @@ type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => vo
 /** Distributes `Omit` over a union. */
 type RequestBody<T> = T extends unknown ? Omit<T, 'id'> : never;
 
-export class WriterClient {
+export class WriterClient implements WriterPort {
   readonly #worker: Worker;
   readonly #logger: Logger;
   /** Requests sent and not yet answered, by id. */

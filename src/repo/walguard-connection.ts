@@ -51,11 +51,11 @@ export class WalguardConnection implements DatabaseConnection {
     this.#backend.assertOpen(ticket);
     const kind = query?.kind;
     if (kind === 'SelectQueryNode') {
-      return asQueryResult<R>(this.#backend.reader.query(sql, parameters));
+      return asQueryResult<R>(await this.#backend.reader.query(sql, parameters));
     }
     if (kind === 'RawNode' || kind === undefined) {
       try {
-        return asQueryResult<R>(this.#backend.reader.tryQuery(sql, parameters));
+        return asQueryResult<R>(await this.#backend.reader.tryQuery(sql, parameters));
       } catch (error) {
         if (error !== MUST_WRITE) throw error;
       }
@@ -79,7 +79,7 @@ export class WalguardConnection implements DatabaseConnection {
       return;
     }
     this.#backend.assertOpen();
-    for (const chunk of this.#backend.reader.stream(sql, parameters, chunkSize)) {
+    for await (const chunk of this.#backend.reader.stream(sql, parameters, chunkSize)) {
       yield asQueryResult<R>(chunk);
     }
   }

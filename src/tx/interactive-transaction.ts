@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { WalguardError } from '../errors.js';
 import type { StatementResult, WireStatement } from '../queue/protocol.js';
 import type { WriteQueue } from '../queue/write-queue.js';
-import type { WriterClient } from '../queue/writer-client.js';
+import type { WriterPort } from '../queue/writer-port.js';
 import type { Unit } from './unit.js';
 
 let nextTxId = 1;
@@ -24,7 +24,7 @@ let nextTxId = 1;
 type State = 'active' | 'timed-out' | 'ended';
 
 export class InteractiveTransaction {
-  readonly #client: WriterClient;
+  readonly #client: WriterPort;
   readonly #txId: number;
   /** Settles with the batch's outcome for this unit (after COMMIT). */
   readonly #done: Promise<unknown>;
@@ -34,7 +34,7 @@ export class InteractiveTransaction {
   readonly #timeoutMs: number | undefined;
 
   private constructor(
-    client: WriterClient,
+    client: WriterPort,
     txId: number,
     done: Promise<unknown>,
     timeoutMs: number | undefined,
@@ -48,7 +48,7 @@ export class InteractiveTransaction {
   /** Queues the transaction and resolves once the writer has opened its savepoint. */
   static async begin(
     queue: WriteQueue,
-    client: WriterClient,
+    client: WriterPort,
     ticket = 0,
     timeoutMs?: number,
   ): Promise<InteractiveTransaction> {
