@@ -48,8 +48,6 @@ export interface ChatOptions {
   sessions: number;
   /** Stop starting turns after this many seconds. */
   seconds: number;
-  /** Stop starting turns after this many turns per session (default: no limit). */
-  turns?: number;
   /** Polled before each turn: `true` stops the session after the turn in flight. */
   stopped?: () => boolean;
   /** Called when a message is acknowledged, with its id and how long the append took (ms). */
@@ -101,7 +99,7 @@ async function timed(work: Promise<number>, report?: (id: number, ms: number) =>
 }
 
 /**
- * Opens the sessions' conversations, then runs their turns for `seconds` (or `turns`, or until
+ * Opens the sessions' conversations, then runs their turns for `seconds` (or until
  * `stopped()`), each as described in the file header. `counts` is updated as
  * acknowledgements arrive; resolves with it.
  */
@@ -119,17 +117,11 @@ export async function runChat(
   );
   counts.started = performance.now();
   const deadline = counts.started + options.seconds * 1000;
-  const maxTurns = options.turns ?? Number.POSITIVE_INFINITY;
   const session = async (n: number): Promise<void> => {
     const id = ids[n]!;
     const topic = TOPICS[n % TOPICS.length]!;
-    const first = firstTurns[n]!;
-    let turn = first;
-    while (
-      options.stopped?.() !== true &&
-      performance.now() < deadline &&
-      (turn - first) / 2 < maxTurns
-    ) {
+    let turn = firstTurns[n]!;
+    while (options.stopped?.() !== true && performance.now() < deadline) {
       const words = [topic[turn % 5]!, topic[(turn * 3 + 1) % 5]!, topic[(turn * 7 + 2) % 5]!];
       const said = `I keep thinking about the ${words[0]} and the ${words[1]}, maybe ${words[2]} later?`;
       await timed(

@@ -13,7 +13,6 @@
  *   --dir DIR       folder holding the database `db.sqlite`, already migrated [required]
  *   --sessions N    concurrent chat sessions [8]
  *   --seconds S     how long the sessions start turns [2]
- *   --turns N       most turns per session [no limit]
  */
 import { writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,7 +48,6 @@ const { values } = parseArgs({
     dir: { type: 'string' },
     sessions: { type: 'string', default: '8' },
     seconds: { type: 'string', default: '2' },
-    turns: { type: 'string' },
   },
 });
 const driver = values.driver;
@@ -60,7 +58,6 @@ if (values.dir === undefined) throw new Error('Expected `--dir` (the database fo
 const seconds = Number(values.seconds);
 if (!(seconds > 0)) throw new Error(`Expected \`--seconds\` to be > 0, got \`${values.seconds}\``);
 const sessions = intOption(values, 'sessions', 1);
-const turns = values.turns === undefined ? undefined : intOption(values, 'turns', 1);
 const path = join(values.dir, 'db.sqlite');
 
 /** An open backend, and what the summary reads from it at the end. */
@@ -99,7 +96,6 @@ const marks = new MarkWriter(values.dir);
 const counts = await runChat(backend, {
   sessions,
   seconds,
-  ...(turns !== undefined ? { turns } : {}),
   onMessage: (id) => marks.mark(`ack ${id}`),
 });
 const elapsedMs = performance.now() - counts.started;
