@@ -37,6 +37,13 @@ export interface CheckOptions {
   dbFile?: string;
   /** `PRAGMA integrity_check` (default), `quick_check`, or none. */
   integrity?: 'full' | 'quick' | 'none';
+  /**
+   * Reads the units present from the open state: unit id → complete (false: present in part).
+   * Default: the tables of workload-schema.ts. A workload with a schema of its own (the
+   * power-cut demo's chat messages) passes its own reader; it must not decode TEXT (see the
+   * file header), and it may throw for a database it cannot read (the state is then damaged).
+   */
+  presentUnits?: (db: LibsqlDatabase) => Map<number, boolean>;
 }
 
 /** The verdict on one state. */
@@ -111,41 +118,45 @@ export function checkState(dir: string, options: CheckOptions): CheckResult {
           result.problems.push(`integrity check: ${result.integrity.slice(0, 5).join('; ')}`);
         }
       }
-      const tables = db
-        .prepare(
-          "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('units', 'unit_parts')",
-        )
-        .raw()
-        .get() as [number];
-      if (tables[0] === 1) {
-        result.corrupt = true;
-        result.problems.push('only one of the tables units, unit_parts exists');
-      } else if (tables[0] === 2) {
-        // One row per unit, verified in SQL (reading ~1,000 payload BLOBs into JS
-        // cost 2.5 ms a state, twice the integrity check).
-        const unitRows = db
+      if (options.presentUnits !== undefined) {
+        for (const [id, complete] of options.presentUnits(db)) units.set(id, complete);
+      } else {
+        const tables = db
           .prepare(
-            `SELECT u.id, u.parts, ${payloadMatchesSql('u.payload', 'u.id', '-1')},
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('units', 'unit_parts')",
+          )
+          .raw()
+          .get() as [number];
+        if (tables[0] === 1) {
+          result.corrupt = true;
+          result.problems.push('only one of the tables units, unit_parts exists');
+        } else if (tables[0] === 2) {
+          // One row per unit, verified in SQL (reading ~1,000 payload BLOBs into JS
+          // cost 2.5 ms a state, twice the integrity check).
+          const unitRows = db
+            .prepare(
+              `SELECT u.id, u.parts, ${payloadMatchesSql('u.payload', 'u.id', '-1')},
                (SELECT count(*) FROM unit_parts p WHERE p.unit_id = u.id),
                (SELECT count(*) FROM unit_parts p WHERE p.unit_id = u.id
                   AND p.part >= 0 AND p.part < u.parts
                   AND ${payloadMatchesSql('p.payload', 'p.unit_id', 'p.part')})
              FROM units u`,
-          )
-          .raw()
-          .all() as unknown[][];
-        for (const [id, n, unitOk, partCount, partsOk] of unitRows) {
-          const complete =
-            unitOk === 1 && Number(partCount) === Number(n) && Number(partsOk) === Number(n);
-          units.set(Number(id), complete);
+            )
+            .raw()
+            .all() as unknown[][];
+          for (const [id, n, unitOk, partCount, partsOk] of unitRows) {
+            const complete =
+              unitOk === 1 && Number(partCount) === Number(n) && Number(partsOk) === Number(n);
+            units.set(Number(id), complete);
+          }
+          const orphans = db
+            .prepare(
+              'SELECT DISTINCT unit_id FROM unit_parts WHERE unit_id NOT IN (SELECT id FROM units)',
+            )
+            .raw()
+            .all() as unknown[][];
+          for (const [id] of orphans) units.set(Number(id), false);
         }
-        const orphans = db
-          .prepare(
-            'SELECT DISTINCT unit_id FROM unit_parts WHERE unit_id NOT IN (SELECT id FROM units)',
-          )
-          .raw()
-          .all() as unknown[][];
-        for (const [id] of orphans) units.set(Number(id), false);
       }
     } catch (err) {
       result.corrupt = true;

@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CheckResult, checkState } from './checker.js';
+import { type CheckOptions, type CheckResult, checkState } from './checker.js';
 import { type MarkedUnits, parseMarks } from './marks.js';
 import {
   type CrashReplayer,
@@ -44,6 +44,10 @@ export interface ExploreOptions {
   keepFailures?: number;
   /** Stop after this many failing states (default: never). */
   stopAfterFailures?: number;
+  /** Reads the units present in a state, for a workload with its own schema (see {@link CheckOptions.presentUnits}). */
+  presentUnits?: CheckOptions['presentUnits'];
+  /** Called after each checked state with the report so far and the number of specs planned. */
+  onProgress?: (report: Readonly<ExploreReport>, planned: number) => void;
 }
 
 /** One failing state, for reports. */
@@ -85,6 +89,8 @@ export interface ExploreReport {
   rejectedPresent: number;
   /** Most acknowledged units lost in one state. */
   maxLostAcked: number;
+  /** Acknowledged units lost, summed over the states (a unit lost in three states counts three times). */
+  lostAckedTotal: number;
   /** Checked states per subset kind. */
   bySubset: Record<PendingSubset['kind'], number>;
   /** Failing states: the first 50, plus damaged ones up to 100 in all. */
@@ -134,6 +140,7 @@ export function exploreCrashStates(options: ExploreOptions): ExploreReport {
     outOfOrder: 0,
     rejectedPresent: 0,
     maxLostAcked: 0,
+    lostAckedTotal: 0,
     bySubset: { none: 0, all: 0, prefix: 0, random: 0, torn: 0 },
     failures: [],
     elapsedMs: 0,
@@ -161,6 +168,7 @@ export function exploreCrashStates(options: ExploreOptions): ExploreReport {
         dbFile: options.dbFile ?? 'db.sqlite',
         ...(options.encryptionKey !== undefined ? { encryptionKey: options.encryptionKey } : {}),
         integrity: options.integrity ?? 'full',
+        ...(options.presentUnits !== undefined ? { presentUnits: options.presentUnits } : {}),
       });
       report.states++;
       report.bySubset[spec.subset.kind]++;
@@ -177,6 +185,7 @@ export function exploreCrashStates(options: ExploreOptions): ExploreReport {
         if (result.outOfOrder.length > 0) report.outOfOrder++;
         if (result.rejectedPresent.length > 0) report.rejectedPresent++;
         report.maxLostAcked = Math.max(report.maxLostAcked, result.lostAcked.length);
+        report.lostAckedTotal += result.lostAcked.length;
         keep = kept < (options.keepFailures ?? 0);
         const room =
           report.failures.length < 50 || (result.corrupt && report.failures.length < 100);
@@ -193,6 +202,7 @@ export function exploreCrashStates(options: ExploreOptions): ExploreReport {
       }
       if (keep) kept++;
       else emptyFolder(dir);
+      options.onProgress?.(report, specs.length);
       if (options.stopAfterFailures !== undefined && failing >= options.stopAfterFailures) break;
     }
   } finally {
