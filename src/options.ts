@@ -382,7 +382,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     transactionTimeoutMs: o.transactionTimeoutMs ?? defaultOptions.transactionTimeoutMs,
     migrationTimeoutMs: o.migrationTimeoutMs ?? defaultOptions.migrationTimeoutMs,
     encryption: o.encryption ? Object.freeze({ ...o.encryption }) : undefined,
-    logger: logger.child({ component: 'walguard' }),
+    // `lib` marks walguard's lines; each part adds its own `component` (open, writer, backup,
+    // …) under it, so no line carries a key twice.
+    logger: logger.child({ lib: 'walguard' }),
     integrityCheck: o.integrityCheck ?? defaultOptions.integrityCheck,
     onCorruption: o.onCorruption ?? defaultOptions.onCorruption,
     backup: Object.freeze({

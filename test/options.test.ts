@@ -1,6 +1,9 @@
+import { sql } from 'kysely';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { WalguardError } from '../src/errors.js';
 import { resolveOptions } from '../src/options.js';
+import { openTemp } from './helpers.js';
 
 /** The `INVALID_OPTION` message `options` get. */
 function problem(options: Record<string, unknown>): string {
@@ -74,5 +77,32 @@ describe('option errors', () => {
     expect(problem({ checkpoint: { walSizeLimitBytes: 10 } })).toBe(
       'Expected `checkpoint.walSizeLimitBytes` to be an integer >= 65536, got `10` (number)',
     );
+  });
+});
+
+describe('logs', () => {
+  it('name walguard and the component of each line once: no JSON key is repeated', async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      { write: (line: string) => void lines.push(...line.trim().split('\n')) },
+    );
+    const db = await openTemp({ logger });
+    await db.write((k) => sql`CREATE TABLE t (x)`.compile(k));
+    await db.close();
+    const steps = ['lock', 'inspect', 'key', 'writer', 'reader', 'integrity', 'ready'];
+    const open = lines.filter((l) => steps.includes(JSON.parse(l).step));
+    expect(open.map((l) => JSON.parse(l).step)).toEqual(steps);
+    for (const line of lines) {
+      const keys = [...line.matchAll(/[{,]"([^"]+)":/g)].map((m) => m[1]);
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      // Each key of the line's object appears once in the text (a repeated key would be
+      // silently dropped by JSON.parse, and kept twice by log shippers).
+      for (const key of Object.keys(parsed)) {
+        expect(keys.filter((k) => k === key).length, line).toBe(1);
+      }
+      expect(parsed.lib, line).toBe('walguard');
+    }
+    for (const line of open) expect(JSON.parse(line)).toMatchObject({ component: 'open' });
   });
 });

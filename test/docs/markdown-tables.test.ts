@@ -10,7 +10,7 @@ import { documentedFiles } from './markdown-blocks.js';
 const root = path.resolve(import.meta.dirname, '../..');
 
 /** Rows whose cell count differs from their table's header, as `file:line`. */
-export function brokenRows(file: string, text: string): string[] {
+function brokenRows(file: string, text: string): string[] {
   const cellCount = (line: string) =>
     line
       .trim()
