@@ -1,0 +1,27 @@
+/**
+ * Vitest global setup: the run's temporary folders live in one folder of its own, which is
+ * removed at the end. Every test process inherits it as `TMPDIR`, so `os.tmpdir()` (and
+ * `tempDir()` of test/helpers.ts) point into it. A test must still remove what it makes
+ * (`tempDir()` does so by itself): what is left at the end is listed and fails the run,
+ * then removed all the same.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export default function setup(): () => void {
+  const run = fs.mkdtempSync(path.join(os.tmpdir(), 'walguard-test-run-'));
+  process.env.TMPDIR = run;
+  return () => {
+    // tsx keeps its compile cache in `tsx-<uid>` under TMPDIR: a tool's cache, not a test's.
+    const left = fs.readdirSync(run).filter((name) => !/^tsx-\d+$/.test(name));
+    fs.rmSync(run, { recursive: true, force: true });
+    if (left.length > 0) {
+      // Vitest reports an error thrown here but still exits 0; the exit code carries it.
+      process.exitCode = 1;
+      process.stderr.write(
+        `\nFAIL: tests left ${left.length} temporary folder(s) behind (removed now): ${left.slice(0, 20).join(', ')}. Use tempDir() from test/helpers.ts.\n`,
+      );
+    }
+  };
+}
