@@ -10,11 +10,16 @@ import os from 'node:os';
 import path from 'node:path';
 
 export default function setup(): () => void {
-  const run = fs.mkdtempSync(path.join(os.tmpdir(), 'walguard-test-run-'));
+  const base = os.tmpdir();
+  const run = fs.mkdtempSync(path.join(base, 'walguard-test-run-'));
+  // tsx keeps its compile cache in `tsx-<uid>` under TMPDIR; the shared one stays warm
+  // across runs (every child started with `--import tsx` would otherwise transform src/ anew).
+  const tsxCache = `tsx-${os.userInfo().uid}`;
+  fs.mkdirSync(path.join(base, tsxCache), { recursive: true });
+  fs.symlinkSync(path.join(base, tsxCache), path.join(run, tsxCache), 'dir');
   process.env.TMPDIR = run;
   return () => {
-    // tsx keeps its compile cache in `tsx-<uid>` under TMPDIR: a tool's cache, not a test's.
-    const left = fs.readdirSync(run).filter((name) => !/^tsx-\d+$/.test(name));
+    const left = fs.readdirSync(run).filter((name) => name !== tsxCache);
     fs.rmSync(run, { recursive: true, force: true });
     if (left.length > 0) {
       // Vitest reports an error thrown here but still exits 0; the exit code carries it.
