@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // A private TMPDIR per run, removed at the end; what a test leaves there fails the run.
+    globalSetup: ['test/temp-folders.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

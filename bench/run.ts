@@ -323,7 +323,9 @@ async function main(): Promise<void> {
   let drivers: DriverName[] = [...(args.only ?? DRIVER_NAMES)];
   if (drivers.includes('better-sqlite3-tx') && !betterSqlite3Available()) {
     drivers = drivers.filter((d) => d !== 'better-sqlite3-tx');
-    skipped.push('better-sqlite3-tx (better-sqlite3 is not installed; it is optional)');
+    skipped.push(
+      'better-sqlite3-tx (better-sqlite3 is not installed: `npm run bench` or `npm run bench:peers` installs it into bench/peers/)',
+    );
   }
   const shim = args.slowDisk ? ensureShim() : undefined;
   const fsyncDelayUs = args.slowDisk ? args.fsyncDelayUs : 0;

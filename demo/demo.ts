@@ -66,19 +66,23 @@ const latencies: number[] = [];
 const record = (_id: number, ms: number) => latencies.push(ms);
 const counts = { messages: 0, memories: 0, recalls: 0, started: performance.now() };
 
+/**
+ * On a terminal the progress line is redrawn in place 4 times a second; elsewhere (a CI log,
+ * a pipe) a plain line is written every 2 s, since `\r` would pile every redraw into one line.
+ */
+const live = process.stderr.isTTY === true;
 function progressLine(note = ''): void {
   const elapsed = (performance.now() - counts.started) / 1000;
   const s = db.stats();
-  process.stderr.write(
-    `\r${elapsed.toFixed(1)}s  ${counts.messages} messages  ${(counts.messages / elapsed).toFixed(0)}/s  ${counts.memories} memories  ${counts.recalls} recalls  commits ${s.commits}  units ${s.units}  wal ${(s.walBytes / 1024).toFixed(0)} KiB ${note}  `,
-  );
+  const text = `${elapsed.toFixed(1)}s  ${counts.messages} messages  ${(counts.messages / elapsed).toFixed(0)}/s  ${counts.memories} memories  ${counts.recalls} recalls  commits ${s.commits}  units ${s.units}  wal ${(s.walBytes / 1024).toFixed(0)} KiB ${note}`;
+  process.stderr.write(live ? `\r${text}  ` : `${text}\n`);
 }
-const progress = setInterval(() => progressLine(), 250);
+const progress = setInterval(() => progressLine(), live ? 250 : 2000);
 
 process.once('SIGINT', () => {
   stopping = true;
   process.stderr.write(
-    '\nCtrl-C: finishing the turns in flight and closing… (Ctrl-C again exits at once: acknowledged messages are already durable)\n',
+    `${live ? '\n' : ''}Ctrl-C: finishing the turns in flight and closing… (Ctrl-C again exits at once: acknowledged messages are already durable)\n`,
   );
 });
 
@@ -103,7 +107,7 @@ const deferredUnits = db.stats().deferredUnits;
 latencies.sort((a, b) => a - b);
 const p = (q: number) =>
   latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-process.stderr.write('\n');
+if (live) process.stderr.write('\n');
 const line = (label: string, text: string) => console.log(`  ${label.padEnd(20)}${text}`);
 console.log(`walguard demo — ${values.path}`);
 line('sessions', String(sessions));

@@ -191,6 +191,16 @@ const expectations: Record<string, string> = {
   shutdownTimeoutMs: 'an integer >= 1',
   lockWaitMs: 'an integer >= 0',
   migrations: 'a MigrationSet, an array of MigrationSets, or a record of Kysely migrations',
+  'encryption.key': 'a non-empty string',
+  'encryption.passphrase': 'a non-empty string',
+  'backup.dir': 'a non-empty folder path',
+  'backup.keepLast': 'an integer >= 1',
+  'backup.keepDailyDays': 'an integer >= 0',
+  'backup.onOpen': 'a boolean',
+  'backup.beforeMigrations': 'a boolean',
+  'backup.intervalMs': 'an integer >= 0',
+  'checkpoint.idleMs': 'an integer >= 0',
+  'checkpoint.walSizeLimitBytes': 'an integer >= 65536',
 };
 
 const int = (min: number) => z.number().int().min(min);
@@ -266,6 +276,58 @@ function show(key: string, value: unknown): string {
   return `\`${text}\` (${value === null ? 'null' : typeof value})`;
 }
 
+/** The options (`section` undefined) or a section's keys that a message may suggest. */
+function knownKeys(section: string | undefined): string[] {
+  const keys = Object.keys(expectations);
+  if (section === undefined) return keys.filter((k) => !k.includes('.'));
+  return keys.filter((k) => k.startsWith(`${section}.`)).map((k) => k.slice(section.length + 1));
+}
+
+/**
+ * "Unknown option `backup.keeplast`; did you mean `backup.keepLast`?": a close name in the
+ * same section, or else the same name one level away (`keepLast` at the top level).
+ */
+function unknownOption(name: string, section: string | undefined): string {
+  const dotted = section === undefined ? name : `${section}.${name}`;
+  let hint = didYouMean(name, knownKeys(section));
+  if (hint !== undefined && section !== undefined) hint = `${section}.${hint}`;
+  if (hint === undefined) {
+    const elsewhere = Object.keys(expectations).filter(
+      (k) => k !== dotted && (section === undefined ? k.includes('.') : !k.includes('.')),
+    );
+    const leaf = didYouMean(
+      name,
+      elsewhere.map((k) => k.split('.').pop() as string),
+    );
+    hint = elsewhere.find((k) => k.split('.').pop() === leaf);
+  }
+  return `Unknown option \`${dotted}\`${hint ? `; did you mean \`${hint}\`?` : ''}`;
+}
+
+/**
+ * What is wrong with `encryption`, said plainly: a secret that is `undefined` (an unset
+ * environment variable, typically) or empty is named as such. Secrets are never shown.
+ */
+function encryptionMessage(value: unknown): string {
+  const expected = `Expected \`encryption\` to be ${expectations.encryption}`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return `${expected}, got ${show('encryption', value)}`;
+  }
+  const keys = Object.keys(value);
+  const unknown = keys.filter((k) => k !== 'key' && k !== 'passphrase');
+  if (unknown.length > 0) return unknown.map((k) => unknownOption(k, 'encryption')).join('; ');
+  if (keys.length !== 1) {
+    return `${expected}, got ${keys.length === 0 ? 'neither' : 'both'}`;
+  }
+  const name = `encryption.${keys[0]}`;
+  const secret = (value as Record<string, unknown>)[keys[0] as string];
+  if (secret === undefined) {
+    return `\`${name}\` is undefined: expected a non-empty string (is the environment variable it is read from set?)`;
+  }
+  if (secret === '') return `\`${name}\` is an empty string: expected a non-empty string`;
+  return `Expected \`${name}\` to be a non-empty string, got ${show('encryption', secret)}`;
+}
+
 /** Validates `options` and applies defaults; throws `INVALID_OPTION` naming every bad option. */
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -277,25 +339,20 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const parsed = schema.safeParse(options);
   if (!parsed.success) {
     const messages = parsed.error.issues.map((issue) => {
+      const section = issue.path.length > 0 ? String(issue.path[0]) : undefined;
+      if (section === 'encryption') {
+        return encryptionMessage((options as Record<string, unknown>).encryption);
+      }
       if (issue.code === 'unrecognized_keys') {
-        return issue.keys
-          .map((key) => {
-            const hint = didYouMean(key, Object.keys(expectations));
-            return `Unknown option \`${key}\`${hint ? `; did you mean \`${hint}\`?` : ''}`;
-          })
-          .join('; ');
+        return issue.keys.map((key) => unknownOption(key, section)).join('; ');
       }
-      const key = String(issue.path[0] ?? 'options');
-      if (issue.path.length > 1) {
-        const dotted = issue.path.join('.');
-        const given = issue.path.reduce<unknown>(
-          (v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k],
-          options,
-        );
-        return `Expected \`${dotted}\` to be valid (${expectations[key]}), got ${show(key, given)}`;
-      }
-      const given = (options as Record<string, unknown>)[key];
-      return `Expected \`${key}\` to be ${expectations[key] ?? 'valid'}, got ${show(key, given)}`;
+      const key = section ?? 'options';
+      const dotted = issue.path.join('.');
+      const given = issue.path.reduce<unknown>(
+        (v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k],
+        options,
+      );
+      return `Expected \`${dotted || key}\` to be ${expectations[dotted] ?? expectations[key] ?? 'valid'}, got ${show(key, given)}`;
     });
     throw new WalguardError('INVALID_OPTION', [...new Set(messages)].join('; '));
   }
@@ -325,7 +382,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     transactionTimeoutMs: o.transactionTimeoutMs ?? defaultOptions.transactionTimeoutMs,
     migrationTimeoutMs: o.migrationTimeoutMs ?? defaultOptions.migrationTimeoutMs,
     encryption: o.encryption ? Object.freeze({ ...o.encryption }) : undefined,
-    logger: logger.child({ component: 'walguard' }),
+    // `lib` marks walguard's lines; each part adds its own `component` (open, writer, backup,
+    // …) under it, so no line carries a key twice.
+    logger: logger.child({ lib: 'walguard' }),
     integrityCheck: o.integrityCheck ?? defaultOptions.integrityCheck,
     onCorruption: o.onCorruption ?? defaultOptions.onCorruption,
     backup: Object.freeze({

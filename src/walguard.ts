@@ -155,7 +155,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
   static async open<DB>(input: WalguardOptions | OptionsWithConfig): Promise<Walguard<DB>> {
     const started = performance.now();
     const options = resolveOptions(applyConfigFile(input));
-    const log = options.logger;
+    const log = options.logger.child({ component: 'open' });
     const db = new Walguard<DB>(options, await openConnections(options));
     try {
       if (options.backup.onOpen) await db.backup();

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'libsql';
-import { afterEach, expect } from 'vitest';
+import { afterAll, afterEach, expect, onTestFinished } from 'vitest';
 import { openDatabase, type Walguard, WalguardError, type WalguardOptions } from '../src/index.js';
 
 const opened: Walguard<unknown>[] = [];
@@ -11,9 +11,28 @@ afterEach(async () => {
   for (const db of opened.splice(0)) await db.close();
 });
 
-/** A fresh temporary folder. */
+/** Folders made by `tempDir()` outside a test (in `beforeAll`, at load): removed after the file. */
+const fileFolders: string[] = [];
+
+afterAll(() => {
+  for (const dir of fileFolders.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A fresh temporary folder, removed with everything in it when the test that made it has
+ * finished (after its `afterEach` hooks, so databases opened by `openTemp` are closed first),
+ * or, when made outside a test (`beforeAll`, module load), after the test file.
+ */
 export function tempDir(prefix = 'walguard-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    onTestFinished(remove);
+  } catch {
+    // Not inside a test.
+    fileFolders.push(dir);
+  }
+  return dir;
 }
 
 /** Opens a database in a fresh folder; closed after the test. */

@@ -21,7 +21,7 @@ import type { CommandContext, CommandResult, CommandSpec } from './command.js';
 import { fileFacts } from './database-facts.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { formatBytes, formatDuration } from './format.js';
-import { readProbe } from './progress.js';
+import { readProbe, writeProbe } from './progress.js';
 import {
   type CheckpointTaskResult,
   type MaintenanceTaskResult,
@@ -85,12 +85,26 @@ async function underLock<T>(
     try {
       value = await runSqlChild<T>(task(target, unlocked.key.key), {
         onStart: (pid) => progress.watch(readProbe(pid, before.db + before.wal), 0.99),
+        onPhase: (phase, pid) => {
+          // VACUUM reads the database quickly, then writes the new file for most of its run:
+          // no total is known for that, so the line counts bytes written instead of stalling
+          // at 99%. A checkpoint's total is the WAL it copies.
+          if (phase === 'vacuum')
+            progress.phase(`${label}: rebuilding the file`, writeProbe(pid), 1, 'written');
+          if (phase === 'checkpoint') {
+            progress.phase(
+              `${label}: checkpointing the WAL`,
+              readProbe(pid, sizes(target).wal),
+              0.99,
+            );
+          }
+        },
       });
     } catch (error) {
-      progress.stop('failed');
+      progress.stop('failed', label);
       throw explainChildError(error, unlocked.key, target);
     }
-    progress.stop('done');
+    progress.stop('done', label);
     return {
       target,
       value,

@@ -9,7 +9,8 @@
  * (the backup's temporary file, the restore's temporary copy); checks and VACUUM by the
  * bytes the SQLite child has read (`rchar` in `/proc/<pid>/io`, Linux only) against the size
  * of the database and its WAL. An integrity check reads some pages more than once, so that
- * estimate is capped at 99% until the check ends; elsewhere the bar shows elapsed time only.
+ * estimate is capped at 99% until the check ends. Where no total is known (VACUUM writing its
+ * new file) no percentage is made up: the line names the phase and counts what was done.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -36,6 +37,8 @@ export class Progress {
   #timer: NodeJS.Timeout | undefined;
   #lastLine = 0;
   #drawn = false;
+  /** What a count without a total measures (`written`), shown after the amount. */
+  #noun: string | undefined;
 
   constructor(stream: ProgressStream, label: string, enabled: boolean) {
     this.#stream = stream;
@@ -55,19 +58,25 @@ export class Progress {
     this.#timer.unref();
   }
 
-  /** Starts a new phase (e.g. "verifying" after "copying"). */
-  phase(label: string, probe?: ProgressProbe, cap = 1): void {
+  /**
+   * Starts a new phase (e.g. "verifying" after "copying"). `noun` names what a probe without
+   * a total counts (`written`: "12.0 MiB written"). Off a terminal the phase's first reading
+   * is printed at once, not at the next 2 s mark.
+   */
+  phase(label: string, probe?: ProgressProbe, cap = 1, noun?: string): void {
     if (!this.#enabled) return;
     this.#label = label;
+    this.#noun = noun;
+    this.#drawn = false;
     // Without a probe the bar still ticks, showing the elapsed time.
     this.watch(probe ?? (() => undefined), cap);
   }
 
-  /** Ends the bar with a final line. */
-  stop(note = 'done'): void {
+  /** Ends the bar with a final line, under the current phase's label or `label`. */
+  stop(note = 'done', label = this.#label): void {
     this.#stopTimer();
     if (!this.#enabled) return;
-    const line = `${this.#label}: ${note} in ${formatDuration(Date.now() - this.#started)}`;
+    const line = `${label}: ${note} in ${formatDuration(Date.now() - this.#started)}`;
     this.#stream.write(this.#stream.isTTY ? `\r\x1b[2K${line}\n` : `${line}\n`);
   }
 
@@ -86,6 +95,8 @@ export class Progress {
       text = `${this.#label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.floor(
         fraction * 100,
       )}% ${formatBytes(Math.min(done, total))} of ${formatBytes(total)}, ${elapsed}`;
+    } else if (done !== undefined && this.#noun !== undefined) {
+      text = `${this.#label}… ${formatBytes(done)} ${this.#noun}, ${elapsed}`;
     } else {
       text = `${this.#label}… ${elapsed}`;
     }
@@ -109,21 +120,32 @@ function safely(probe: ProgressProbe): [number, number | undefined] | undefined 
   }
 }
 
-/** Bytes read so far by process `pid` (Linux), or undefined. */
-export function bytesReadBy(pid: number): number | undefined {
+/** A counter of `/proc/<pid>/io` (Linux): `rchar` bytes read, `wchar` written; else undefined. */
+function ioCounter(pid: number, field: 'rchar' | 'wchar'): number | undefined {
   try {
-    const match = /^rchar:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    const match = new RegExp(`^${field}:\\s*(\\d+)`, 'm').exec(
+      readFileSync(`/proc/${pid}/io`, 'utf8'),
+    );
     return match === null ? undefined : Number(match[1]);
   } catch {
     return undefined;
   }
 }
 
-/** A probe of what a child process has read since `baseline`, against `total` bytes. */
+/** A probe of what a child process has read since now, against `total` bytes. */
 export function readProbe(pid: number, total: number): ProgressProbe {
-  const baseline = bytesReadBy(pid) ?? 0;
+  return counterProbe(() => ioCounter(pid, 'rchar'), total);
+}
+
+/** A probe of what a child process has written since now; no total. */
+export function writeProbe(pid: number): ProgressProbe {
+  return counterProbe(() => ioCounter(pid, 'wchar'), undefined);
+}
+
+function counterProbe(read: () => number | undefined, total: number | undefined): ProgressProbe {
+  const baseline = read() ?? 0;
   return () => {
-    const now = bytesReadBy(pid);
+    const now = read();
     return now === undefined ? undefined : [now - baseline, total];
   };
 }

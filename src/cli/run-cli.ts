@@ -286,8 +286,9 @@ function print(
     const code = errorCodeOf(thrown);
     const message = (thrown as Error)?.message ?? String(thrown);
     const hint = HINTS[code];
+    // docs/cli.md's form for every error, usage errors included: `walguard <command>: <CODE>: <message>`.
     io.stderr.write(
-      `walguard ${command}: ${code === 'USAGE' ? '' : `${code}: `}${message}\n${hint === undefined ? '' : `${hint}\n`}`,
+      `walguard ${command}: ${code}: ${message}\n${hint === undefined ? '' : `${hint}\n`}`,
     );
   }
 }

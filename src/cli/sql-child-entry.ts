@@ -110,10 +110,19 @@ function checkpoint(db: SqliteDatabase, mode: string): CheckpointTaskResult {
   };
 }
 
+/**
+ * Tells the parent which step starts (a `{"phase":…}` line; writes to a pipe are synchronous
+ * on Linux, so it arrives before the native call blocks), for its progress line.
+ */
+function phase(name: string): void {
+  process.stdout.write(`${JSON.stringify({ phase: name })}\n`);
+}
+
 function maintain(db: SqliteDatabase, op: 'vacuum' | 'optimize'): MaintenanceTaskResult {
   const pagesBefore = Number(readPragma(db, 'page_count'));
   const freePagesBefore = Number(readPragma(db, 'freelist_count'));
   let statRows: number | undefined;
+  phase(op);
   if (op === 'vacuum') {
     db.exec('VACUUM');
   } else {
@@ -121,6 +130,7 @@ function maintain(db: SqliteDatabase, op: 'vacuum' | 'optimize'): MaintenanceTas
     db.exec('PRAGMA optimize');
     statRows = Number(rows(db, 'SELECT count(*) FROM sqlite_stat1')[0]?.[0] ?? 0);
   }
+  phase('checkpoint');
   checkpoint(db, 'TRUNCATE');
   return {
     pagesBefore,

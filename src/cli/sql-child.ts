@@ -107,6 +107,8 @@ export type SqlChildResult =
 export interface SqlChildHooks {
   /** Called once the child has read its task and is about to open the database. */
   onStart?(pid: number): void;
+  /** Called when a maintenance task starts a step: `vacuum` or `optimize`, then `checkpoint`. */
+  onPhase?(phase: string, pid: number): void;
 }
 
 /**
@@ -126,12 +128,18 @@ export function runSqlChild<T>(task: SqlTask, hooks: SqlChildHooks = {}): Promis
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    let started = false;
+    let seen = 0;
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
-      if (!started && out.includes('\n')) {
-        started = true;
-        if (child.pid !== undefined) hooks.onStart?.(child.pid);
+      // Every complete line before the result: `{"started":true}`, then `{"phase":…}` lines.
+      for (let end = out.indexOf('\n', seen); end >= 0; end = out.indexOf('\n', seen)) {
+        const line = out.slice(seen, end);
+        seen = end + 1;
+        if (child.pid === undefined) continue;
+        if (line === '{"started":true}') hooks.onStart?.(child.pid);
+        else if (line.startsWith('{"phase":')) {
+          hooks.onPhase?.((JSON.parse(line) as { phase: string }).phase, child.pid);
+        }
       }
     });
     child.stderr.on('data', (c: Buffer) => {

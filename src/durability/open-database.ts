@@ -53,7 +53,9 @@ export interface OpenedConnections {
 export async function openConnections(options: ResolvedOptions): Promise<OpenedConnections> {
   mkdirSync(path.dirname(options.path), { recursive: true });
   const lock = await acquireProcessLock(options.path, { waitMs: options.lockWaitMs });
-  options.logger.info({ step: 'lock', path: options.path }, 'process lock acquired');
+  options.logger
+    .child({ component: 'open' })
+    .info({ step: 'lock', path: options.path }, 'process lock acquired');
   try {
     return { ...(await openWithRecovery(options)), lock };
   } catch (error) {
@@ -119,7 +121,7 @@ async function openOnce(options: ResolvedOptions): Promise<Omit<OpenedConnection
     if (options.integrityCheck !== 'off') {
       const level = options.integrityCheck;
       const result = runIntegrityCheck(reader, level, options.path, 'open');
-      log.info({ step: 'integrity', level, ok: result.ok }, 'integrity checked');
+      log.info({ step: 'integrity', check: level, ok: result.ok }, 'integrity checked'); // `level` is pino's
       if (!result.ok) {
         throw new WalguardError(
           'CORRUPT',

@@ -184,7 +184,7 @@ export async function runMigrations<DB>(
     pendingPerSet.push(count);
   }
   const report: MigrationReport = { ran: [], pending, alreadyApplied, durationMs: 0 };
-  const log = db.options.logger;
+  const log = db.options.logger.child({ component: 'migrations' });
   if (pending.length > 0) {
     log.info({ step: 'migrations', pending }, 'migrations pending');
     await options.beforePending?.([...pending], { firstRun: alreadyApplied === 0 });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { createKeyFile } from '../../src/durability/key-file.js';
 import { openDatabase } from '../../src/index.js';
+import { tempDir as makeTempDir } from '../helpers.js';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 export const bin = path.join(root, 'dist/cli/main.js');
@@ -124,10 +125,8 @@ export function walguard(
   });
 }
 
-/** A fresh temporary folder. */
-export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'walguard-cli-'));
-}
+/** A fresh temporary folder, removed after the test (see test/helpers.ts). */
+export const tempDir = () => makeTempDir('walguard-cli-');
 
 interface NotesDB {
   notes: { id: number; body: string };

@@ -65,6 +65,20 @@ describe('help and usage errors', () => {
     expect(run.stdout + run.stderr).not.toContain('hunter2-secret');
   });
 
+  it('a usage error is printed in the documented form `walguard <command>: USAGE: <message>`', async () => {
+    const dir = tempDir();
+    const runs = await Promise.all([
+      walguard(['init'], { cwd: dir }),
+      walguard(['init', 'x.db', '--stores', 'chats'], { cwd: dir }),
+      walguard(['status', 'x.db', '--bogus'], { cwd: dir }),
+    ]);
+    expect(runs.map((r) => [r.code, r.stderr.split('\n')[0]])).toEqual([
+      [2, expect.stringMatching(/^walguard init: USAGE: No database given/)],
+      [2, expect.stringMatching(/^walguard init: USAGE: Unknown store `chats`/)],
+      [2, expect.stringMatching(/^walguard status: USAGE: Unknown option --bogus/)],
+    ]);
+  });
+
   it('missing and extra arguments, bad option values and conflicting flags are usage errors', async () => {
     const dir = tempDir();
     const cases: [string[], RegExp][] = [

@@ -1,14 +1,12 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configFields } from '../../src/config/config-schema.js';
 import { loadConfig, parseConfig, readConfig } from '../../src/config/load-config.js';
 import { openDatabase, type WalguardError } from '../../src/index.js';
+import { tempDir as makeTempDir } from '../helpers.js';
 
-function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'walguard-config-'));
-}
+const tempDir = () => makeTempDir('walguard-config-');
 
 /** The message of the INVALID_OPTION error `fn` throws. */
 function problems(fn: () => unknown): string {

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { Registry } from 'prom-client';
@@ -7,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/index.js';
 import { CHANNELS, hasSubscribers, publish, subscribe } from '../../src/metrics/channels.js';
 import { PrometheusExporter, prometheusText } from '../../src/metrics/prometheus-exporter.js';
+import { tempDir } from '../helpers.js';
 
 /** The value of one series in Prometheus text, e.g. `walguard_commits_total{database="app"}`. */
 function value(text: string, series: string): number {
@@ -16,7 +15,7 @@ function value(text: string, series: string): number {
 }
 
 async function openTemp() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walguard-metrics-'));
+  const dir = tempDir('walguard-metrics-');
   const db = await openDatabase<{ t: { x: number } }>({
     path: path.join(dir, 'app.db'),
     logger: false,
