@@ -32,7 +32,14 @@ export type WalguardErrorCode =
   /** An option is invalid, or a setting did not read back as configured. */
   | 'INVALID_OPTION'
   /** An interactive transaction outlived `transactionTimeoutMs` and was rolled back. */
-  | 'TX_TIMEOUT';
+  | 'TX_TIMEOUT'
+  /**
+   * A call was refused before anything ran: `write()`/`defer()` got something other than
+   * query builders or compiled queries, or a statement would end, start or escape the batch's
+   * transaction (BEGIN, COMMIT, ROLLBACK, SAVEPOINT…), change a setting walguard verified at
+   * open (PRAGMA synchronous = …), or run outside it (ATTACH, VACUUM, a checkpoint).
+   */
+  | 'INVALID_ARGUMENT';
 
 /** Extra, code-specific facts attached to an error (e.g. the owner pid of a lock). */
 export type WalguardErrorDetails = Readonly<Record<string, unknown>>;
@@ -98,9 +105,19 @@ export function batchFatalCode(error: unknown): WalguardErrorCode | undefined {
   if (code === 'SQLITE_FULL') return 'DISK_FULL';
   if (code.startsWith('SQLITE_IOERR')) return 'IO_ERROR';
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return 'CORRUPT';
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return 'LOCKED';
+  // SQLITE_BUSY means another connection holds the lock — another process, since this one
+  // has a single writer — except "SQL statements in progress", which is this connection's
+  // own unfinished statement (not a lock, and not another process). SQLITE_LOCKED is a
+  // conflict inside this connection (e.g. DROP TABLE under a running read): the unit's own.
+  if (code.startsWith('SQLITE_BUSY') && !isOwnBusy(error)) return 'LOCKED';
   if (code === 'SQLITE_NOMEM' || code === 'SQLITE_CANTOPEN') return 'IO_ERROR';
   return undefined;
+}
+
+/** True for SQLITE_BUSY raised by this connection's own statements still in progress. */
+export function isOwnBusy(error: unknown): boolean {
+  const message = (error as EngineErrorLike | null)?.message;
+  return typeof message === 'string' && message.includes('statements in progress');
 }
 
 /** Converts an engine error into the error a caller receives for a failed unit. */
@@ -158,4 +175,57 @@ export function fromWireError(wire: WireError): Error {
     });
   }
   return new SqliteError(wire.message, wire.code, wire.rawCode);
+}
+
+/** Where a caller called walguard: a captured stack (see `captureCallSite`, `withCallerStack`). */
+export interface CallSite {
+  readonly stack?: string;
+}
+
+/**
+ * Captures the current stack, async callers included: called in the continuation of an
+ * awaited call, it lists the app's functions awaiting it (V8's zero-cost async stack traces),
+ * for errors settled from the queue or the writer's replies, whose own stacks end in p-queue
+ * and MessagePort frames. It costs microseconds (bench/micro/call-site-cost.ts): walguard
+ * calls it when a call fails, never on the success path.
+ */
+export function captureCallSite(frames = CALL_SITE_FRAMES): CallSite {
+  const site: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = frames;
+  Error.captureStackTrace(site, captureCallSite);
+  Error.stackTraceLimit = limit;
+  return site;
+}
+
+/** Frames kept of a caller's stack: Kysely's own (executor, connection provider, builder) take the default ten, so more. */
+const CALL_SITE_FRAMES = 32;
+
+/**
+ * A copy of `error` whose stack goes on with the frames of `site` (as Kysely's PostgreSQL and
+ * MySQL drivers extend theirs). A copy, because one error may reach several callers (every
+ * unit of a failed batch). The stack text is built when it is first read: formatting frames
+ * is the expensive part, and most errors are handled without it.
+ */
+export function withCallerStack<E>(error: E, site: CallSite): E {
+  if (!(error instanceof Error)) return error;
+  const copy = Object.create(Object.getPrototypeOf(error) as object) as Error;
+  for (const key of Reflect.ownKeys(error)) {
+    if (key !== 'stack')
+      Object.defineProperty(copy, key, Object.getOwnPropertyDescriptor(error, key)!);
+  }
+  const own = (value: unknown) =>
+    Object.defineProperty(copy, 'stack', { value, writable: true, configurable: true });
+  Object.defineProperty(copy, 'stack', {
+    get() {
+      const callers = site.stack ?? '';
+      const frames = callers.slice(callers.indexOf('\n') + 1);
+      const text = `${error.stack ?? `${error.name}: ${error.message}`}\n${frames}`;
+      own(text);
+      return text;
+    },
+    set: own,
+    configurable: true,
+  });
+  return copy as E;
 }

@@ -7,6 +7,7 @@
  * "Expected `maxBatchUnits` to be an integer >= 1, got `0` (number)".
  */
 import path from 'node:path';
+import type { LogConfig } from 'kysely';
 import pino, { type Logger } from 'pino';
 import * as z from 'zod';
 import { didYouMean } from './config/did-you-mean.js';
@@ -67,12 +68,16 @@ export interface WalguardOptions {
   backup?: BackupOptions;
   /** Checkpoints beyond SQLite's `wal_autocheckpoint`. */
   checkpoint?: CheckpointOptions;
-  /** Close the database on SIGINT, SIGTERM and SIGHUP, then let the process exit as it would have. Default true. (`beforeExit` closes it either way, flushing deferred units.) */
+  /** On SIGINT, SIGTERM or SIGHUP that nothing else listens to, close the database, then let the process exit as it would have; an app with its own handler for a signal owns shutdown (it calls `close()`). Default true. (`beforeExit` closes it either way, flushing deferred units.) */
   handleSignals?: boolean;
   /** How long a signal-triggered close may take before the process exits anyway, in ms (>= 1). Default 10000. */
   shutdownTimeoutMs?: number;
   /** How long to wait for another process to release the database, in ms (>= 0). Default 0: fail with `LOCKED` at once. */
   lockWaitMs?: number;
+  /** Return every INTEGER value as a `bigint`, exact over the whole 64-bit range (reads, `RETURNING`, transactions). Default false: INTEGER values are numbers, exact only up to 2^53 (`Number.MAX_SAFE_INTEGER`); `insertId` is an exact `bigint` either way. */
+  safeIntegers?: boolean;
+  /** Kysely's `log` option (levels or a function) for `db.kysely`, `db.transaction()` and migrations: queries, and `begin`/`commit`/`rollback`, as Kysely's SQLite dialect logs them. Default none (no logging, no cost). */
+  kyselyLog?: LogConfig;
   /** Migrations to run at open (a store's `MigrationSet`, an array of sets, or a record of Kysely migrations), each in its own transaction through the writer; a backup is taken first when any is pending (`backup.beforeMigrations`). Default none. */
   migrations?: MigrationsInput;
 }
@@ -128,6 +133,8 @@ export interface ResolvedOptions {
   readonly handleSignals: boolean;
   readonly shutdownTimeoutMs: number;
   readonly lockWaitMs: number;
+  readonly safeIntegers: boolean;
+  readonly kyselyLog: LogConfig | undefined;
   readonly migrations: MigrationsInput | undefined;
 }
 
@@ -160,6 +167,7 @@ export const defaultOptions = Object.freeze({
   handleSignals: true,
   shutdownTimeoutMs: 10_000,
   lockWaitMs: 0,
+  safeIntegers: false,
 });
 
 /** What each option must be, as said in error messages. */
@@ -190,6 +198,8 @@ const expectations: Record<string, string> = {
   handleSignals: 'a boolean',
   shutdownTimeoutMs: 'an integer >= 1',
   lockWaitMs: 'an integer >= 0',
+  safeIntegers: 'a boolean',
+  kyselyLog: "an array of Kysely log levels ('query', 'error') or a function",
   migrations: 'a MigrationSet, an array of MigrationSets, or a record of Kysely migrations',
   'encryption.key': 'a non-empty string',
   'encryption.passphrase': 'a non-empty string',
@@ -260,6 +270,13 @@ const schema = z.strictObject({
   handleSignals: z.boolean().optional(),
   shutdownTimeoutMs: int(1).optional(),
   lockWaitMs: int(0).optional(),
+  safeIntegers: z.boolean().optional(),
+  kyselyLog: z
+    .union([
+      z.array(z.enum(['query', 'error'])),
+      z.custom<LogConfig>((v) => typeof v === 'function'),
+    ])
+    .optional(),
   migrations: z.custom<MigrationsInput>((v) => typeof v === 'object' && v !== null).optional(),
 });
 
@@ -396,6 +413,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     handleSignals: o.handleSignals ?? defaultOptions.handleSignals,
     shutdownTimeoutMs: o.shutdownTimeoutMs ?? defaultOptions.shutdownTimeoutMs,
     lockWaitMs: o.lockWaitMs ?? defaultOptions.lockWaitMs,
+    safeIntegers: o.safeIntegers ?? defaultOptions.safeIntegers,
+    kyselyLog: o.kyselyLog as LogConfig | undefined,
     migrations: o.migrations,
   });
 }

@@ -2,7 +2,6 @@
  * Values across the engine boundary: parameters as libsql 0.5.29 must receive them, and rows
  * as walguard returns them. Shared by the writer (worker thread) and the reader.
  */
-import type { SqliteStatement } from './sqlite-types.js';
 
 /**
  * Converts parameters to what the engine binds: integral numbers become BigInts (libsql
@@ -31,15 +30,15 @@ export function bindable(params: readonly unknown[]): unknown[] {
 }
 
 /**
- * Builds row objects from raw rows. Raw mode is used because libsql's object rows carry an
- * extra `_metadata` key and return BLOBs as ArrayBuffer, while raw rows return Buffers.
+ * Builds row objects from raw rows, with the statement's column `names` (read once when it
+ * was prepared). Raw mode is used because libsql's object rows carry an extra `_metadata`
+ * key and return BLOBs as ArrayBuffer, while raw rows return Buffers.
  */
 export function toObjects(
-  statement: SqliteStatement,
-  rows: unknown[][],
+  names: readonly string[],
+  rows: readonly unknown[][],
 ): Record<string, unknown>[] {
   if (rows.length === 0) return [];
-  const names = statement.columns().map((c) => c.name);
   const out = new Array<Record<string, unknown>>(rows.length);
   for (let r = 0; r < rows.length; r++) {
     const raw = rows[r]!;

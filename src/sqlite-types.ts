@@ -10,11 +10,13 @@ export interface SqliteStatement {
   readonly reader: boolean;
   /** Switches the statement to return rows as arrays of values. */
   raw(toggle?: boolean): this;
+  /** Switches the statement to return INTEGER values as `bigint` (exact beyond 2^53). */
+  safeIntegers(toggle?: boolean): this;
   /** The result columns, in order. */
   columns(): { name: string }[];
   /** Runs a writing statement. */
   run(params?: unknown): { changes: number; lastInsertRowid: number | bigint };
-  /** Runs and returns the first row. */
+  /** Runs and returns the first row, then resets the statement (the one call that does). */
   get(params?: unknown): unknown;
   /** Runs and returns all rows. */
   all(params?: unknown): unknown[];

@@ -28,6 +28,8 @@ export interface WalguardStats {
   deferredErrors: number;
   /** Callers turned away with `QUEUE_FULL`. */
   queueFull: number;
+  /** Of those, deferred units that were dropped (never applied) because the queue stayed full. */
+  deferredDropped: number;
   /** Bytes of SQL and parameters waiting in the queue. */
   pendingBytes: number;
   /** Size of the `-wal` file now, in bytes. */

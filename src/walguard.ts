@@ -31,11 +31,11 @@ import {
 } from './durability/integrity.js';
 import { type OpenedConnections, openConnections } from './durability/open-database.js';
 import { registerForShutdown } from './durability/shutdown.js';
-import { toUnitError, WalguardError } from './errors.js';
+import { WalguardError } from './errors.js';
 import { TypedEvents, type WalguardEvents } from './events.js';
 import { hasSubscribers, publish } from './metrics/channels.js';
 import { type ResolvedOptions, resolveOptions, type WalguardOptions } from './options.js';
-import type { CheckpointMode, StatementResult, WireStatement } from './queue/protocol.js';
+import type { CheckpointMode } from './queue/protocol.js';
 import { SubmissionOrderPlugin } from './queue/submission-order.js';
 import { type BatchInfo, WriteQueue } from './queue/write-queue.js';
 import type { WriterClient } from './queue/writer-client.js';
@@ -50,9 +50,15 @@ import type { Reader } from './repo/reader.js';
 import type { WalguardDialect } from './repo/walguard-dialect.js';
 import type { RouterPool } from './repo/walguard-executor.js';
 import type { WalguardStats } from './stats.js';
+import { DeferredFailures } from './tx/deferred-failures.js';
 import { InteractiveTransaction } from './tx/interactive-transaction.js';
-import { statementsUnit, type Unit } from './tx/unit.js';
-import { compileWritables, type Writable, type WriteResults } from './tx/writable.js';
+import { UnitIntake } from './tx/unit-intake.js';
+import {
+  callWriteFunction,
+  compileWritables,
+  type Writable,
+  type WriteResults,
+} from './tx/writable.js';
 
 export type { CheckLevel, CheckResult } from './durability/integrity.js';
 export type { RecoveryInfo } from './durability/recovery.js';
@@ -95,6 +101,10 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
   readonly #checkpointer: Checkpointer;
   readonly #backups: BackupService;
   readonly #unregisterShutdown: () => void;
+  /** Where deferred units' failures go: the event, and a rate-limited log. */
+  readonly #deferredFailures: DeferredFailures;
+  /** Turns write(), defer() and Kysely writes into units. */
+  readonly #intake: UnitIntake;
 
   private constructor(options: ResolvedOptions, opened: OpenedConnections) {
     super();
@@ -104,13 +114,16 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
     this.#client = opened.client;
     this.#reader = opened.reader;
     this.#queue = new WriteQueue(options, this.#client, (info) => this.#onBatch(info));
+    this.#deferredFailures = new DeferredFailures(this.#logger, (e) => this.#report('deferred', e));
+    const assertOpen = (ticket?: number) => this.#assertOpen(ticket);
+    this.#intake = new UnitIntake(this.#queue, assertOpen, this.#deferredFailures);
     this.orderingPlugin = new SubmissionOrderPlugin(this.#queue.tickets);
     const front = buildKyselyFront<DB>(
       {
         reader: this.#reader,
         assertOpen: (ticket) => this.#assertOpen(ticket),
         ticketOf: (queryId) => this.orderingPlugin.ticketOf(queryId),
-        submit: (statements, ticket) => this.#submit(statements, true, ticket),
+        submit: (statements, ticket) => this.#intake.submit(statements, true, ticket),
       },
       (ticket, timeoutMs) => {
         this.#assertOpen(ticket === 0 ? undefined : ticket);
@@ -118,6 +131,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       },
       (node, queryId) => this.orderingPlugin.stamp(node, queryId),
       options.migrationTimeoutMs,
+      options.kyselyLog,
     );
     this.#front = front;
     this.kysely = front.kysely;
@@ -203,8 +217,9 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
   ): Promise<WriteResults<W>> {
     const ticket = this.#queue.tickets.take();
     this.#assertOpen();
-    const built = fn(this.kysely);
-    const results = await this.#submit(compileWritables(built, this.kysely), true, ticket);
+    const built = callWriteFunction('write', fn, this.kysely);
+    const statements = compileWritables(built, this.kysely, 'write');
+    const results = await this.#intake.submit(statements, true, ticket);
     return (Array.isArray(built) ? results : results[0]) as WriteResults<W>;
   }
 
@@ -217,22 +232,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
    * `error` event and `stats().deferredErrors`.
    */
   defer(fn: (db: Kysely<DB>) => Writable | readonly Writable[]): Promise<void> {
-    let statements: WireStatement[];
-    const ticket = this.#queue.tickets.take();
-    try {
-      this.#assertOpen();
-      statements = compileWritables(fn(this.kysely), this.kysely);
-    } catch (error) {
-      return this.#deferredFailure(error as Error);
-    }
-    const report = (error: Error) => this.#report('deferred', error, 'a deferred write failed');
-    const unit = statementsUnit(statements, false, ticket, () => {}, report);
-    const admitted = this.#queue.add(unit);
-    if (admitted === undefined) return Promise.resolve();
-    const queued = admitted.catch((error: Error) => this.#deferredFailure(error));
-    // A caller that ignores the promise must never see an unhandled rejection.
-    queued.catch(() => {});
-    return queued;
+    return this.#intake.defer(fn, this.kysely);
   }
 
   /**
@@ -325,7 +325,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       client: this.#client,
       lock: this.#opened.lock,
       unregister: this.#unregisterShutdown,
-    });
+    }).finally(() => this.#deferredFailures.flush());
     return this.#closing;
   }
 
@@ -335,38 +335,14 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
     }
   }
 
-  async #submit(
-    statements: WireStatement[],
-    critical: boolean,
-    ticket: number | undefined,
-  ): Promise<StatementResult[]> {
-    this.#assertOpen(ticket);
-    let unit!: Unit;
-    const done = new Promise<StatementResult[]>((resolve, reject) => {
-      unit = statementsUnit(statements, critical, ticket, resolve, reject);
-    });
-    const admitted = this.#queue.add(unit);
-    if (admitted !== undefined) await admitted;
-    return done;
-  }
-
-  /** A deferred unit that could not be queued: reported, and the returned promise rejects (handled). */
-  #deferredFailure(error: Error): Promise<void> {
-    const unitError = error instanceof WalguardError ? error : toUnitError(error);
-    this.#report('deferred', unitError, 'a deferred write failed');
-    const p = Promise.reject(unitError);
-    p.catch(() => {});
-    return p;
-  }
-
-  /** Reports a failure no caller awaits: the channel, the logger, and the `error` event. */
-  #report(source: 'deferred' | 'backup' | 'batch', error: Error, msg: string): void {
+  /** Reports a failure no caller awaits: the channel, the `error` event, and the logger (given `msg`). */
+  #report(source: 'deferred' | 'backup' | 'batch', error: Error, msg?: string): void {
     const code = (error as { code?: string }).code;
     if (hasSubscribers('error')) {
       const { path } = this.options;
       publish('error', { path, source, code: code ?? 'ERROR', message: error.message });
     }
-    this.#logger.error({ err: error, code }, msg);
+    if (msg !== undefined) this.#logger.error({ err: error, code }, msg);
     if (source !== 'batch') this.emit('error', error);
   }
 

@@ -245,9 +245,9 @@ describe('writes', () => {
     expect(readFresh(db.path, 'pragma user_version')).toEqual([{ user_version: 7 }]);
   });
 
-  it('defer() past a full queue turns callers away with QUEUE_FULL without an unhandled rejection', async () => {
+  it('defer() past a full queue drops units, counted and reported once, without an unhandled rejection', async () => {
     const db = await withItems({
-      maxPendingUnits: 2,
+      maxPendingBytes: 1024,
       maxBatchUnits: 2,
       queueTimeoutMs: 1,
       maxWaitingCallers: 3,
@@ -261,10 +261,16 @@ describe('writes', () => {
     for (let i = 0; i < 20; i++)
       void db.defer((k) => k.insertInto('items').values({ name: `q${i}`, qty: i }));
     await blocker;
-    await delay(50);
+    await db.close();
+    const { deferredDropped, queueFull } = db.stats();
+    expect(deferredDropped).toBeGreaterThan(0);
+    expect(queueFull).toBe(deferredDropped);
+    // Reported once per second at most, not once per unit.
     expect(errors.length).toBeGreaterThan(0);
+    expect(errors.length).toBeLessThan(deferredDropped);
     expect(errors.every((e) => (e as WalguardError).code === 'QUEUE_FULL')).toBe(true);
-    expect(db.stats().queueFull).toBe(errors.length);
+    const n = readFresh<{ n: number }>(db.path, 'select count(*) as n from items')[0]!.n;
+    expect(n + deferredDropped).toBe(20);
   });
 
   it('routes raw vector-index DDL (which writes while it is prepared) to the writer', async () => {

@@ -30,6 +30,8 @@ export interface ConnectionSettings {
   journalSizeLimitBytes: number;
   /** `fullfsync` and `checkpoint_fullfsync` (F_FULLFSYNC): on by default on macOS only, where plain fsync does not reach the platters. */
   fullfsync: boolean;
+  /** INTEGER values come back as `bigint` (libsql's `safeIntegers`, set on each statement, not a PRAGMA). */
+  safeIntegers?: boolean;
 }
 
 /** The connection settings walguard applies for these options (the open and the CLI alike). */
@@ -41,6 +43,7 @@ export function connectionSettingsOf(options: ResolvedOptions): ConnectionSettin
     walAutocheckpointPages: options.walAutocheckpointPages,
     journalSizeLimitBytes: options.checkpoint.walSizeLimitBytes,
     fullfsync: process.platform === 'darwin',
+    safeIntegers: options.safeIntegers,
   };
 }
 

@@ -16,7 +16,7 @@ export type CheckLevel = 'quick' | 'full';
 
 /** The result of `check()`. */
 export interface CheckResult {
-  /** True when the check reported `ok`. */
+  /** True when the check reported `ok` (and, for `check('full')`, no column holds TEXT that is not UTF-8). */
   ok: boolean;
   /** The level run. */
   level: CheckLevel;
@@ -30,6 +30,8 @@ export interface CheckResult {
 export interface RawRowSource {
   /** Runs a PRAGMA and returns its rows as arrays of values. */
   rawRows(sql: string): unknown[][];
+  /** For a `full` check: one message per column holding TEXT that is not UTF-8. */
+  invalidText?(): string[];
 }
 
 /** The PRAGMA a level runs. */
@@ -48,8 +50,16 @@ export function runIntegrityCheck(
   trigger: 'open' | 'check',
 ): CheckResult {
   const started = performance.now();
-  const messages = source.rawRows(`PRAGMA ${checkPragma(level)}(100)`).map((r) => String(r[0]));
-  const ok = messages.length === 1 && messages[0] === 'ok';
+  const checked = source.rawRows(`PRAGMA ${checkPragma(level)}(100)`).map((r) => String(r[0]));
+  const damaged = !(checked.length === 1 && checked[0] === 'ok');
+  // Text that is not UTF-8 (reads return it as bytes): on a `full` check on demand, not at open.
+  const invalidText = level === 'full' && trigger === 'check' ? (source.invalidText?.() ?? []) : [];
+  const messages = damaged
+    ? [...checked, ...invalidText]
+    : invalidText.length > 0
+      ? invalidText
+      : checked;
+  const ok = !damaged && invalidText.length === 0;
   const result: CheckResult = { ok, level, messages, durationMs: performance.now() - started };
   if (hasSubscribers('integrity')) {
     publish('integrity', {
@@ -61,7 +71,7 @@ export function runIntegrityCheck(
       messages: ok ? undefined : messages.slice(0, 5),
     });
   }
-  if (!ok && trigger === 'check' && hasSubscribers('corruption')) {
+  if (damaged && trigger === 'check' && hasSubscribers('corruption')) {
     publish('corruption', { path, source: 'integrity', message: messages.slice(0, 5).join('; ') });
   }
   return result;

@@ -1,15 +1,24 @@
 /**
  * Graceful shutdown on signals, and when the app ends without `close()`.
  *
+ * The rule: walguard acts on a signal only when nothing else listens to it. An app (or a
+ * library) that listens to SIGINT, SIGTERM or SIGHUP owns shutdown for that signal, as Node
+ * itself has it (a listener replaces the default action): its handler writes its last records
+ * and calls `db.close()`; walguard neither closes the database under it nor exits.
+ *
  * Strategy: while at least one database is open, walguard listens for `beforeExit`; while at
- * least one with `handleSignals` is open, also for SIGINT, SIGTERM and SIGHUP. On the first signal it closes every such
- * database (drain the queue, TRUNCATE checkpoint, close connections, release the lock) within
- * `shutdownTimeoutMs`, removes its listeners, and — when no other listener of that signal
- * remains — raises the signal again, so the process exits exactly as it would have without
- * walguard (status 128 + signal number, as shells report). When the app or another library
- * listens to the signal too, walguard does not exit the process: their handler decides, as it
- * would have. A second signal while closing exits at once (status 128 + n): the operator
- * insisted, and units not yet committed were never acknowledged.
+ * least one with `handleSignals` is open, also for SIGINT, SIGTERM and SIGHUP. On a signal
+ * that only walguard listens to, it closes every such database (drain the queue, TRUNCATE
+ * checkpoint, close connections, release the lock) within `shutdownTimeoutMs`, removes its
+ * listeners and raises the signal again, so the process exits exactly as it would have
+ * without walguard (status 128 + signal number, as shells report). A second signal while
+ * closing exits at once (status 128 + n): the operator insisted, and units not yet committed
+ * were never acknowledged.
+ *
+ * Tried and changed: walguard used to close on every signal, the app's handler or not; an app
+ * whose handler wrote a final record then got `CLOSED` (walguard's listener, registered at
+ * open, ran first). Closing "after the app's listeners had their turn" was rejected too: an
+ * async handler's write can come any time later, and no grace period is right for all apps.
  *
  * `beforeExit` (the event loop ran dry with databases still open) closes them all, with or
  * without `handleSignals`: deferred units still queued are flushed and committed, as the
@@ -79,6 +88,8 @@ async function onSignal(signal: Signal): Promise<void> {
   if (shuttingDown) {
     process.exit(exitCode(signal));
   }
+  // Another listener (the app's) owns shutdown for this signal: see the file header.
+  if (process.listenerCount(signal) > 1) return;
   shuttingDown = true;
   const entries = [...open.entries()].filter(([, e]) => e.signals);
   const timeoutMs = Math.max(...entries.map(([, e]) => e.timeoutMs), 1);

@@ -63,8 +63,10 @@ export interface WireBatch {
  * batch (interactive units have none).
  */
 export interface WireBatchReply {
-  /** Set when the whole batch failed: nothing of it is visible, every unit is rejected. */
+  /** Set when the batch failed: every unit from `committed` on is rejected and none of it is visible. */
   error?: WireError;
+  /** With `error`: units before this index were committed before the failure (their outcomes stand). */
+  committed?: number;
   /** Units that failed alone: [unit index, error]. */
   unitErrors: [number, WireError][];
   /** Rows of the statements that return rows: [statement index, rows]. */
@@ -107,10 +109,12 @@ export interface CheckpointResult {
 
 /** The reply to a `batch` request. */
 export interface BatchReply {
-  /** One outcome per unit, in order; all failed when `error` is set. */
+  /** One outcome per unit, in order; those from `committed` on failed when `error` is set. */
   outcomes: UnitOutcome[];
-  /** Set when the whole batch failed (COMMIT or transaction error): nothing of it is visible. */
+  /** Set when the batch failed (COMMIT or transaction error): nothing from `committed` on is visible. */
   error?: WireError;
+  /** With `error`: units before this index were committed before the failure (0 when none). */
+  committed?: number;
   /** Time from BEGIN to the end of COMMIT, in ms. */
   commitMs: number;
   /** True when the writer had to reopen its connection after the failure. */

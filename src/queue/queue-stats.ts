@@ -63,6 +63,8 @@ export class QueueStats {
   deferredErrors = 0;
   /** Callers turned away with `QUEUE_FULL`. */
   queueFull = 0;
+  /** Of those, deferred units: not applied (the queue stayed past its bounds), never retried. */
+  deferredDropped = 0;
   /** Largest batch so far, in units. */
   maxBatchUnits = 0;
   /** Time from BEGIN to the end of COMMIT, per batch. */
@@ -85,6 +87,7 @@ export class QueueStats {
       deferredUnits: this.deferredUnits,
       deferredErrors: this.deferredErrors,
       queueFull: this.queueFull,
+      deferredDropped: this.deferredDropped,
       maxBatchUnits: this.maxBatchUnits,
       commitLatencyMs: this.commitLatency.summary(),
       ackLatencyMs: this.ackLatency.summary(),

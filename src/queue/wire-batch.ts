@@ -50,24 +50,17 @@ export function encodeBatch(units: readonly WireUnit[]): WireBatch {
 /** Rebuilds per-unit outcomes from a `WireBatchReply`. */
 export function decodeReply(batch: WireBatch, reply: WireBatchReply): BatchReply {
   const units = batch.sizes.length;
-  if (reply.error !== undefined) {
-    const error = reply.error;
-    return {
-      outcomes: Array.from({ length: units }, () => ({ ok: false as const, error })),
-      error,
-      commitMs: reply.commitMs,
-      reopened: reply.reopened,
-    };
-  }
+  const error = reply.error;
+  const committed = error === undefined ? units : (reply.committed ?? 0);
   const unitErrors = new Map(reply.unitErrors);
   const rows = new Map(reply.rows);
   const outcomes = new Array<UnitOutcome>(units);
   let s = 0;
   for (let u = 0; u < units; u++) {
     const size = batch.sizes[u]!;
-    const error = unitErrors.get(u);
-    if (error !== undefined) {
-      outcomes[u] = { ok: false, error };
+    const unitError = u < committed ? unitErrors.get(u) : error;
+    if (unitError !== undefined) {
+      outcomes[u] = { ok: false, error: unitError };
       s += size;
       continue;
     }
@@ -85,5 +78,10 @@ export function decodeReply(batch: WireBatch, reply: WireBatchReply): BatchReply
     }
     outcomes[u] = { ok: true, results };
   }
-  return { outcomes, commitMs: reply.commitMs, reopened: reply.reopened };
+  const decoded: BatchReply = { outcomes, commitMs: reply.commitMs, reopened: reply.reopened };
+  if (error !== undefined) {
+    decoded.error = error;
+    decoded.committed = committed;
+  }
+  return decoded;
 }

@@ -19,10 +19,14 @@
  *   later, smaller unit would fit.
  * - One batch at a time: batches (and checkpoints and pragmas, through `exclusive()`) run as
  *   tasks of a p-queue with concurrency 1, so the writer never sees two at once.
- * - Bounded memory: at most `maxPendingUnits` units / `maxPendingBytes` bytes wait in the
- *   FIFO, plus one batch in flight; past that callers wait (at most `maxWaitingCallers` of
- *   them, each at most `queueTimeoutMs`) or get `QUEUE_FULL`. A single unit larger than the
- *   byte bound is admitted when the FIFO is empty, so it can still run alone.
+ * - Bounded memory: at most `maxPendingBytes` bytes wait in the FIFO (each unit counted with
+ *   its SQL, parameters and a fixed per-unit overhead, see `tx/unit.ts`), and at most
+ *   `maxPendingUnits` units when a critical one arrives, plus one batch in flight; past that
+ *   callers wait (at most `maxWaitingCallers` of them, each at most `queueTimeoutMs`) or get
+ *   `QUEUE_FULL`. Deferred units are bounded by bytes only: a fire-and-forget burst of small
+ *   units (nobody awaits them, so nobody can wait) is admitted whole while it fits, 100k
+ *   units of ~100 bytes easily. A single unit larger than the byte bound is admitted when the
+ *   FIFO is empty, so it can still run alone.
  * - Deferred units wait at most `deferredFlushMs`; a critical unit flushes every deferred
  *   unit queued before it (they share its batch, or precede it). A batch of deferred units
  *   only is committed without its own fsync (`durable: false`).
@@ -143,6 +147,11 @@ export class WriteQueue {
     this.#onBatch = onBatch;
   }
 
+  /** The queue's limits (frozen). */
+  get limits(): Readonly<WriteQueueLimits> {
+    return this.#limits;
+  }
+
   /** Units in the FIFO, waiting for room, or in the batch in flight. */
   get pending(): number {
     return (
@@ -179,7 +188,7 @@ export class WriteQueue {
       return undefined;
     }
     if (this.#waiters.length >= this.#limits.maxWaitingCallers) {
-      this.stats.queueFull++;
+      this.#turnedAway(unit);
       return Promise.reject(
         new WalguardError(
           'QUEUE_FULL',
@@ -194,7 +203,7 @@ export class WriteQueue {
           const at = this.#waiters.indexOf(waiter);
           if (at < 0) return;
           this.#waiters.splice(at, 1);
-          this.stats.queueFull++;
+          this.#turnedAway(unit);
           reject(
             new WalguardError(
               'QUEUE_FULL',
@@ -207,6 +216,18 @@ export class WriteQueue {
       }
       insertByTicket(this.#waiters, waiter, (w) => w.unit.ticket, 0);
     });
+  }
+
+  /**
+   * For a deferred unit nobody may be waiting on: when the queue would turn it away at once
+   * (`QUEUE_FULL`), counts it as dropped and returns true, without allocating an error or a
+   * promise — a synchronous burst of drops must not hold memory per unit until it yields.
+   */
+  dropIfFull(unit: Unit): boolean {
+    if (this.#waiters.length === 0 && this.#hasRoom(unit)) return false;
+    if (this.#waiters.length < this.#limits.maxWaitingCallers) return false;
+    this.#turnedAway(unit);
+    return true;
   }
 
   /** Rejects every caller still waiting for room (used when the database fails for good). */
@@ -239,13 +260,17 @@ export class WriteQueue {
     return this.#serial.onIdle();
   }
 
+  /** Counts a unit turned away with `QUEUE_FULL`. */
+  #turnedAway(unit: Unit): void {
+    this.stats.queueFull++;
+    if (!unit.critical) this.stats.deferredDropped++;
+  }
+
   #hasRoom(unit: Unit): boolean {
     const queued = this.#fifo.length - this.#head;
     if (queued === 0) return true;
-    return (
-      queued < this.#limits.maxPendingUnits &&
-      this.#bytes + unit.bytes <= this.#limits.maxPendingBytes
-    );
+    if (unit.critical && queued >= this.#limits.maxPendingUnits) return false;
+    return this.#bytes + unit.bytes <= this.#limits.maxPendingBytes;
   }
 
   #push(unit: Unit): void {
@@ -346,7 +371,7 @@ export class WriteQueue {
     this.#lastCommitMs = reply.commitMs;
     this.#replyAt = performance.now();
     this.#takeNextEarly();
-    if (reply.error !== undefined) {
+    if (reply.error !== undefined && !reply.committed) {
       this.#settleFailed(batch, fromWireError(reply.error), durable, critical, reply.commitMs);
       return;
     }
@@ -455,7 +480,18 @@ export class WriteQueue {
       }
     }
     this.#enqueueSettlement({ batch, outcomes: reply.outcomes, error: undefined, index: 0 });
-    this.#onBatch({ units: batch.length, critical, succeeded, durable, commitMs: reply.commitMs });
+    // A batch that failed after committing its first units (see `Writer`): those stand.
+    const error = reply.error === undefined ? undefined : fromWireError(reply.error);
+    if (error !== undefined) s.failedBatches++;
+    const info: BatchInfo = {
+      units: batch.length,
+      critical,
+      succeeded,
+      durable,
+      commitMs: reply.commitMs,
+    };
+    if (error !== undefined) info.error = error;
+    this.#onBatch(info);
   }
 
   /**

@@ -13,15 +13,29 @@
  * Invariants:
  * - A batch's outcomes are reported only after COMMIT returned, so no caller is acknowledged
  *   before its data is durable under the connection's `synchronous` level.
+ * - A unit is all or nothing whatever the schema, triggers or statement say. Its statements
+ *   are checked before they are prepared (`statement-guard.ts`): nothing may end, start or
+ *   escape the transaction, or change a connection setting. A conflict resolution of
+ *   ROLLBACK (`INSERT OR ROLLBACK`, a table's `ON CONFLICT ROLLBACK`, a trigger's
+ *   `RAISE(ROLLBACK)`) ends SQLite's whole transaction, undoing every unit before it in the
+ *   batch: that unit fails alone with its own SQLite code, and the writer *rewinds* — it
+ *   begins again and re-runs the units undone (their statements are known; their results are
+ *   taken from the re-run). An interactive transaction cannot be re-run (the app decided its
+ *   statements from what it read), so one that such a rollback undid is rejected with
+ *   `SQLITE_ABORT_ROLLBACK`; to make that rare, when the schema holds a ROLLBACK clause (or
+ *   the next unit's SQL says ROLLBACK) the batch is committed right after an interactive
+ *   transaction, before the units that could undo it.
  * - A batch of deferred units only runs with `synchronous=NORMAL` for its own COMMIT (WAL
  *   frames written, not fsynced); the level is restored before the next batch, whose FULL
  *   commit fsyncs the WAL and so makes the earlier frames durable too.
  * - An error that breaks the transaction itself (disk full, I/O error, corruption, a lock we
- *   could not get, or the engine having rolled back on its own) fails every unit of the batch
- *   with one `WalguardError`; the transaction is rolled back, so nothing of it is visible. After
- *   an I/O error or corruption the connection is reopened before the next batch: SQLite may
- *   have left it in a state we cannot trust (cf. PostgreSQL's "fsyncgate": after a failed
- *   fsync, the page cache may have dropped the dirty pages).
+ *   could not get) fails every unit not yet committed with one `WalguardError`; the
+ *   transaction is rolled back, so nothing of it is visible. After an I/O error or corruption
+ *   the connection is reopened before the next batch: SQLite may have left it in a state we
+ *   cannot trust (cf. PostgreSQL's "fsyncgate": after a failed fsync, the page cache may have
+ *   dropped the dirty pages).
+ * - No statement is left mid-run (see `statement-cache.ts`), so COMMIT never meets this
+ *   connection's own "statements in progress".
  * - Batches never overlap: the main thread sends the next one only after this one replied
  *   (p-queue with concurrency 1 in `WriteQueue`), and checkpoints and pragmas go through the
  *   same queue, so they never run inside a batch.
@@ -32,8 +46,13 @@ import {
   type ConnectionSettings,
   type SettingsReadBack,
 } from '../durability/connection-settings.js';
-import { batchFatalCode, toWireError, WalguardError, type WireError } from '../errors.js';
-import { bindable, toObjects } from '../row-codec.js';
+import {
+  batchFatalCode,
+  SqliteError,
+  toWireError,
+  WalguardError,
+  type WireError,
+} from '../errors.js';
 import type { SqliteDatabase, SqliteStatement } from '../sqlite-types.js';
 import type {
   CheckpointMode,
@@ -43,6 +62,8 @@ import type {
   WireBatchReply,
   WireStatement,
 } from './protocol.js';
+import { type PreparedStatement, StatementCache } from './statement-cache.js';
+import { type StatementContext, UNIT_SAVEPOINT } from './statement-guard.js';
 
 /** How the writer reaches the main thread for interactive transactions. */
 export interface WriterHost {
@@ -57,8 +78,11 @@ export interface WriterHost {
 /** How a connection is (re)opened. */
 export type OpenConnection = () => Promise<SqliteDatabase>;
 
-/** The end of an interactive transaction, as decided by its owner or its timer. */
-type TxEnd = 'commit' | 'rollback' | 'timeout' | { abort: unknown };
+/**
+ * The end of an interactive transaction, as decided by its owner or its timer; `abort` when a
+ * statement broke the batch's transaction, `gone` when a conflict resolution rolled it back.
+ */
+type TxEnd = 'commit' | 'rollback' | 'timeout' | { abort: unknown } | { gone: unknown };
 
 /** The interactive transaction the writer is waiting on. */
 interface ActiveTx {
@@ -70,11 +94,23 @@ interface ActiveTx {
   timer: NodeJS.Timeout;
 }
 
-/** Most prepared statements kept; least recently used ones are dropped past it. */
-const STATEMENT_CACHE_SIZE = 512;
+/** How one unit ended: its error, if any, and whether SQLite's transaction ended with it. */
+interface UnitEnd {
+  error: WireError | undefined;
+  /** True when the unit's failure rolled back SQLite's whole transaction (ROLLBACK resolution). */
+  gone: boolean;
+}
 
-/** Matches SQL whose conflict resolution may keep part of a failed statement's changes. */
+const OK: UnitEnd = { error: undefined, gone: false };
+
+/** SQL whose conflict resolution may keep part of a failed statement's changes. */
 const FAIL_WORD = /\bfail\b/i;
+
+/** SQL that may name a ROLLBACK conflict resolution. */
+const ROLLBACK_WORD = /\brollback\b/i;
+
+/** Statements that change the schema (and so, maybe, the facts the savepoint policy reads). */
+const DDL_VERBS = new Set(['CREATE', 'DROP', 'ALTER']);
 
 const NO_PARAMS: unknown[] = [];
 
@@ -83,11 +119,23 @@ class BatchAbort {
   constructor(readonly cause: unknown) {}
 }
 
+/** Where each unit of a batch starts in its flat arrays. */
+interface BatchLayout {
+  /** First statement of each unit. */
+  statement: Uint32Array;
+  /** First parameter of each unit. */
+  param: Uint32Array;
+  /** Index into `txIds` of each interactive unit (-1 for statement units). */
+  tx: Int32Array;
+}
+
 export class Writer {
   /** The writer connection; replaced when the writer recovers by reopening. */
   #db: SqliteDatabase;
-  /** Prepared statements by SQL text, in least-recently-used order. Guarded by: one batch at a time. */
-  #cache = new Map<string, SqliteStatement>();
+  /** The app's statements, guarded. Guarded by: one batch at a time. */
+  #statements: StatementCache;
+  /** walguard's own statements (BEGIN, SAVEPOINT, …), which the guard would refuse. */
+  #internal = new Map<string, SqliteStatement>();
   /** The interactive transaction in progress, if any. */
   #activeTx: ActiveTx | undefined;
   readonly #open: OpenConnection;
@@ -98,8 +146,10 @@ export class Writer {
   #broken: unknown;
   /** `schema_version` when the schema facts below were read. */
   #schemaVersion = -1;
-  /** True when a trigger may RAISE(FAIL): every unit then keeps its savepoint. */
-  #failTriggers = true;
+  /** True when a table or trigger may FAIL (keep a failed statement's earlier rows): every unit then keeps its savepoint. */
+  #failRisk = true;
+  /** True when a table or trigger may ROLLBACK the whole transaction. */
+  #rollbackRisk = true;
 
   private constructor(
     db: SqliteDatabase,
@@ -109,6 +159,7 @@ export class Writer {
     transactionTimeoutMs: number,
   ) {
     this.#db = db;
+    this.#statements = new StatementCache(db, { safeIntegers: settings.safeIntegers === true });
     this.#open = open;
     this.#settings = settings;
     this.#host = host;
@@ -127,49 +178,78 @@ export class Writer {
     return { writer: new Writer(db, open, settings, host, transactionTimeoutMs), readBack };
   }
 
-  /** Runs one batch as one transaction; see the file header for the strategy. */
+  /** Runs one batch as one transaction (or more, see the file header). */
   async runBatch(batch: WireBatch, durable: boolean): Promise<WireBatchReply> {
     const started = performance.now();
-    const statements = batch.sql.length;
+    const units = batch.sizes.length;
     const reply: WireBatchReply = {
       unitErrors: [],
       rows: [],
-      changes: new Float64Array(statements),
-      insertIds: new BigInt64Array(statements),
+      changes: new Float64Array(batch.sql.length),
+      insertIds: new BigInt64Array(batch.sql.length),
       commitMs: 0,
     };
     if (this.#broken !== undefined) {
       reply.error = batchError(this.#broken);
       return reply;
     }
+    const layout = layoutOf(batch);
+    /** Each unit's error, once it ran. */
+    const errors = new Array<WireError | undefined>(units);
+    /** Units whose outcome no rewind may change (they ended SQLite's transaction, or were undone with it). */
+    const final = new Uint8Array(units);
+    /** The first unit of the SQLite transaction now open; the units before it are committed. */
+    let segment = 0;
     const relax = !durable && this.#settings.synchronous !== 'NORMAL';
     try {
       if (relax) this.#db.exec('PRAGMA synchronous = NORMAL');
-      this.#statement('BEGIN IMMEDIATE').run();
-      this.#refreshSchemaFacts();
-      let s = 0;
-      let p = 0;
-      let tx = 0;
-      for (let u = 0; u < batch.sizes.length; u++) {
-        const size = batch.sizes[u]!;
-        if (size === 0) {
-          const error = await this.#runInteractiveUnit(
-            batch.txIds[tx]!,
-            batch.txTimeouts[tx] || this.#transactionTimeoutMs,
-          );
-          tx++;
-          if (error !== undefined) reply.unitErrors.push([u, error]);
+      this.#begin();
+      let interactiveInSegment = false;
+      let u = 0;
+      while (u < units) {
+        if (final[u] === 1) {
+          u++;
           continue;
         }
-        const error = this.#runStatementsUnit(batch, s, p, size, reply);
-        if (error !== undefined) reply.unitErrors.push([u, error]);
-        for (let i = 0; i < size; i++) p += batch.paramCounts[s + i]!;
-        s += size;
+        const size = batch.sizes[u]!;
+        if (size > 0 && interactiveInSegment && this.#mayRollBack(batch, layout, u)) {
+          // Commit the interactive transaction before a unit that could undo it.
+          this.#commitSegment();
+          segment = u;
+          interactiveInSegment = false;
+        }
+        const end =
+          size === 0
+            ? await this.#runInteractiveUnit(
+                batch.txIds[layout.tx[u]!]!,
+                batch.txTimeouts[layout.tx[u]!] || this.#transactionTimeoutMs,
+              )
+            : this.#runStatementsUnit(batch, layout, u, reply);
+        errors[u] = end.error;
+        if (end.gone) {
+          // SQLite rolled back everything since `segment`: this unit fails alone; re-run the rest.
+          final[u] = 1;
+          this.#rewind(batch, layout, segment, u, errors, final, reply);
+          interactiveInSegment = false;
+          u = segment;
+          continue;
+        }
+        if (size === 0 && end.error === undefined) {
+          interactiveInSegment = true;
+          if (this.#rollbackRisk && u + 1 < units) {
+            this.#commitSegment();
+            segment = u + 1;
+            interactiveInSegment = false;
+          }
+        }
+        u++;
       }
-      this.#statement('COMMIT').run();
+      this.#internalStatement('COMMIT').run();
+      segment = units;
     } catch (error) {
       const cause = error instanceof BatchAbort ? error.cause : error;
       reply.error = batchError(cause);
+      if (segment > 0) reply.committed = segment;
       reply.reopened = await this.#recover(cause);
       if (batchFatalCode(cause) === 'IO_ERROR' && this.#broken === undefined) {
         if (relax) this.#restoreSynchronous();
@@ -184,75 +264,141 @@ export class Writer {
     } finally {
       if (relax) this.#restoreSynchronous();
     }
+    for (let u = 0; u < Math.min(segment, units); u++) {
+      if (errors[u] !== undefined) reply.unitErrors.push([u, errors[u]!]);
+    }
     reply.commitMs = performance.now() - started;
     return reply;
   }
 
+  /** BEGIN IMMEDIATE, and the schema facts for this transaction. */
+  #begin(): void {
+    this.#internalStatement('BEGIN IMMEDIATE').run();
+    this.#refreshSchemaFacts();
+  }
+
+  /** Commits what ran so far and begins again (the same `synchronous` level applies). */
+  #commitSegment(): void {
+    this.#internalStatement('COMMIT').run();
+    this.#begin();
+  }
+
   /**
-   * Runs one unit's statements (batch statements `first`..`first + size - 1`, parameters from
-   * `param`), all or nothing, writing results into `reply`; returns the unit's error, if any.
+   * After SQLite rolled back its transaction at unit `failed`: rejects the interactive units
+   * it undid (they cannot be re-run), forgets the results of the statement units it undid
+   * (they run again), and begins a new transaction.
+   */
+  #rewind(
+    batch: WireBatch,
+    layout: BatchLayout,
+    segment: number,
+    failed: number,
+    errors: (WireError | undefined)[],
+    final: Uint8Array,
+    reply: WireBatchReply,
+  ): void {
+    for (let v = segment; v < failed; v++) {
+      if (final[v] === 1) continue;
+      if (batch.sizes[v] === 0) {
+        // It ran (or was rolled back by its owner) and cannot run again.
+        errors[v] ??= toWireError(undoneByRollback());
+        final[v] = 1;
+      } else {
+        errors[v] = undefined;
+      }
+    }
+    const first = layout.statement[segment]!;
+    while (reply.rows.length > 0 && reply.rows[reply.rows.length - 1]![0] >= first) {
+      reply.rows.pop();
+    }
+    this.#host.log(
+      'warn',
+      'a ROLLBACK conflict resolution ended the batch transaction; re-running the units it undid',
+      {
+        unit: failed,
+        rerun: failed - segment,
+      },
+    );
+    this.#begin();
+  }
+
+  /** True when unit `u`'s SQL, or the schema, may name a ROLLBACK resolution. */
+  #mayRollBack(batch: WireBatch, layout: BatchLayout, u: number): boolean {
+    if (this.#rollbackRisk) return true;
+    const first = layout.statement[u]!;
+    for (let s = first; s < first + batch.sizes[u]!; s++) {
+      if (ROLLBACK_WORD.test(batch.sql[s]!)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Runs unit `u`'s statements, all or nothing, writing results into `reply`.
    *
-   * A unit of one statement runs without a savepoint: SQLite already undoes a failed
-   * statement's changes (the default ABORT conflict resolution), and the two extra statements
-   * per unit halved the writer's throughput (each libsql call costs ~6 µs here). Exceptions
-   * keep the savepoint: SQL that mentions FAIL (`INSERT OR FAIL`, `ON CONFLICT … FAIL`, which
-   * keep the rows changed before the failure) and any schema with a trigger that can RAISE a
-   * FAIL. An `OR ROLLBACK` ends the whole transaction, which is caught as a batch failure.
+   * A unit of one statement runs without a savepoint where that is provably safe: SQLite
+   * already undoes a failed statement's changes under the default ABORT resolution, and the
+   * two extra statements per unit cost the writer a third of its throughput (bench/
+   * savepoint-cost.ts: see the figure in the commit that added it). The savepoint stays
+   * whenever a failed statement could keep part of its changes — its SQL mentions FAIL
+   * (`INSERT OR FAIL`), or any table or trigger of the schema does (`UNIQUE ON CONFLICT
+   * FAIL`, `RAISE(FAIL)`). A ROLLBACK resolution ends the whole transaction either way; the
+   * caller rewinds.
    */
   #runStatementsUnit(
     batch: WireBatch,
-    first: number,
-    param: number,
-    size: number,
+    layout: BatchLayout,
+    u: number,
     reply: WireBatchReply,
-  ): WireError | undefined {
-    const savepoint = size > 1 || this.#failTriggers || FAIL_WORD.test(batch.sql[first]!);
-    if (savepoint) this.#statement('SAVEPOINT wg_unit').run();
+  ): UnitEnd {
+    const first = layout.statement[u]!;
+    const size = batch.sizes[u]!;
+    const savepoint = size > 1 || this.#failRisk || FAIL_WORD.test(batch.sql[first]!);
+    if (savepoint) this.#internalStatement(`SAVEPOINT ${UNIT_SAVEPOINT}`).run();
+    let ddl = false;
+    let end: UnitEnd;
     try {
-      let p = param;
+      let p = layout.param[u]!;
       for (let s = first; s < first + size; s++) {
         const count = batch.paramCounts[s]!;
         const params = count === 0 ? NO_PARAMS : batch.params.slice(p, p + count);
         p += count;
-        this.#executeInto(batch.sql[s]!, params, s, reply);
+        const prepared = this.#statements.get(batch.sql[s]!, 'unit');
+        if (DDL_VERBS.has(prepared.facts.verb)) ddl = true;
+        if (prepared.names !== undefined) {
+          reply.rows.push([s, this.#statements.rows(prepared, params)]);
+          reply.changes[s] = Number.NaN;
+        } else {
+          const { changes, insertId } = this.#statements.run(prepared, params);
+          reply.changes[s] = changes;
+          reply.insertIds[s] = insertId;
+        }
       }
-      if (savepoint) this.#statement('RELEASE wg_unit').run();
-      return undefined;
+      if (savepoint) this.#internalStatement(`RELEASE ${UNIT_SAVEPOINT}`).run();
+      end = OK;
     } catch (error) {
-      this.#rollbackUnit(error, savepoint);
-      return toWireError(error);
+      end = this.#unitFailed(error, savepoint);
     }
+    if (ddl) this.#refreshSchemaFacts();
+    return end;
   }
 
-  /** Runs one statement and records its result in the batch reply. */
-  #executeInto(sql: string, params: unknown[], index: number, reply: WireBatchReply): void {
-    const statement = this.#statement(sql);
-    const bound = bindable(params);
-    if (statement.reader) {
-      reply.rows.push([index, toObjects(statement, statement.all(bound) as unknown[][])]);
-      reply.changes[index] = Number.NaN;
-      return;
-    }
-    const { changes, lastInsertRowid } = statement.run(bound);
-    reply.changes[index] = changes;
-    reply.insertIds[index] = BigInt(lastInsertRowid);
-  }
-
-  /** Re-reads schema facts the savepoint policy depends on, when the schema changed. */
+  /** Re-reads the schema facts the savepoint policy depends on, when the schema changed. */
   #refreshSchemaFacts(): void {
-    const version = (this.#statement('PRAGMA schema_version').get() as number[])[0] ?? 0;
+    const version = (this.#internalStatement('PRAGMA schema_version').get() as number[])[0] ?? 0;
     if (version === this.#schemaVersion) return;
     this.#schemaVersion = version;
-    const row = this.#db
-      .prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND sql LIKE '%fail%'")
-      .raw(true)
-      .get() as number[];
-    this.#failTriggers = (row[0] ?? 0) > 0;
+    // Word matches on every table's and trigger's SQL (REGEXP in SQLite, so that no schema
+    // text is ever converted by libsql): conservative, a column named `fail` keeps savepoints.
+    const [fail, rollback] = this.#internalStatement(
+      "SELECT count(*) FILTER (WHERE regexpi('\\bfail\\b', sql)), count(*) FILTER (WHERE regexpi('\\brollback\\b', sql)) FROM sqlite_schema WHERE type IN ('table', 'trigger') AND sql IS NOT NULL",
+    ).get() as number[];
+    this.#failRisk = (fail ?? 1) > 0;
+    this.#rollbackRisk = (rollback ?? 1) > 0;
   }
 
   /** Opens an interactive transaction's savepoint and serves it until it ends. */
-  async #runInteractiveUnit(txId: number, timeoutMs: number): Promise<WireError | undefined> {
-    this.#statement('SAVEPOINT wg_unit').run();
+  async #runInteractiveUnit(txId: number, timeoutMs: number): Promise<UnitEnd> {
+    this.#internalStatement(`SAVEPOINT ${UNIT_SAVEPOINT}`).run();
     const how = await new Promise<TxEnd>((resolve) => {
       const timer = setTimeout(() => resolve('timeout'), timeoutMs);
       this.#activeTx = { txId, end: resolve, timer };
@@ -260,34 +406,37 @@ export class Writer {
     });
     clearTimeout(this.#activeTx?.timer);
     this.#activeTx = undefined;
+    // It may have changed the schema (a migration).
+    if (this.#db.inTransaction) this.#refreshSchemaFacts();
     if (how === 'commit') {
-      this.#statement('RELEASE wg_unit').run();
-      return undefined;
+      this.#internalStatement(`RELEASE ${UNIT_SAVEPOINT}`).run();
+      return OK;
     }
     if (typeof how === 'object') {
+      if ('gone' in how) return { error: toWireError(how.gone), gone: true };
       throw new BatchAbort(how.abort);
     }
-    this.#rollbackUnit(undefined, true);
+    const end = this.#unitFailed(undefined, true);
+    if (end.gone) return end;
     if (how === 'timeout') {
       this.#host.txTimedOut(txId);
       const error = new WalguardError(
         'TX_TIMEOUT',
         `The transaction did not finish within ${timeoutMs} ms (transactionTimeoutMs; migrationTimeoutMs for a migration) and was rolled back`,
       );
-      return toWireError(error);
+      return { error: toWireError(error), gone: false };
     }
-    return toWireError(new Error('The transaction was rolled back'));
+    return { error: toWireError(new Error('The transaction was rolled back')), gone: false };
   }
 
   /** Runs one statement of the active interactive transaction. */
   txExec(txId: number, statement: WireStatement): StatementResult {
     const tx = this.#requireTx(txId);
     try {
-      return this.#execute(statement);
+      return this.#execute(statement, 'transaction');
     } catch (error) {
-      if (batchFatalCode(error) !== undefined || !this.#db.inTransaction) {
-        tx.end({ abort: error });
-      }
+      if (batchFatalCode(error) !== undefined) tx.end({ abort: error });
+      else if (!this.#db.inTransaction) tx.end({ gone: error });
       throw error;
     }
   }
@@ -308,42 +457,37 @@ export class Writer {
     return tx;
   }
 
-  /** Rolls back the current unit (its savepoint, if it has one); escalates when the transaction itself is gone. */
-  #rollbackUnit(error: unknown, savepoint: boolean): void {
+  /**
+   * A unit failed with `error` (none: its owner rolled it back): undoes it (its savepoint, if
+   * it has one) and says how it ended; escalates when the transaction itself is broken.
+   */
+  #unitFailed(error: unknown, savepoint: boolean): UnitEnd {
     if (error !== undefined && batchFatalCode(error) !== undefined) throw new BatchAbort(error);
-    if (!this.#db.inTransaction) {
-      throw new BatchAbort(error ?? new Error('SQLite rolled the transaction back on its own'));
+    const wire = error === undefined ? undefined : toWireError(error);
+    if (!this.#db.inTransaction) return { error: wire, gone: true };
+    if (savepoint) {
+      this.#internalStatement(`ROLLBACK TO ${UNIT_SAVEPOINT}`).run();
+      this.#internalStatement(`RELEASE ${UNIT_SAVEPOINT}`).run();
     }
-    if (!savepoint) return;
-    this.#statement('ROLLBACK TO wg_unit').run();
-    this.#statement('RELEASE wg_unit').run();
+    return { error: wire, gone: false };
   }
 
   /** Runs one statement, Kysely-style: rows when it returns rows, counts otherwise. */
-  #execute({ sql, params }: WireStatement): StatementResult {
-    const statement = this.#statement(sql);
-    const bound = bindable(params);
-    if (statement.reader) {
-      return { rows: toObjects(statement, statement.all(bound) as unknown[][]) };
-    }
-    const { changes, lastInsertRowid } = statement.run(bound);
-    return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) };
+  #execute({ sql, params }: WireStatement, context: StatementContext): StatementResult {
+    const prepared: PreparedStatement = this.#statements.get(sql, context);
+    if (prepared.names !== undefined) return { rows: this.#statements.rows(prepared, params) };
+    const { changes, insertId } = this.#statements.run(prepared, params);
+    return { rows: [], numAffectedRows: BigInt(changes), insertId };
   }
 
-  /** A prepared statement from the cache (raw mode for readers: see `toObjects`). */
-  #statement(sql: string): SqliteStatement {
-    let statement = this.#cache.get(sql);
-    if (statement !== undefined) {
-      // Re-insert to keep the map in least-recently-used order.
-      this.#cache.delete(sql);
-    } else {
+  /** One of walguard's own statements, prepared once per connection. */
+  #internalStatement(sql: string): SqliteStatement {
+    let statement = this.#internal.get(sql);
+    if (statement === undefined) {
       statement = this.#db.prepare(sql);
       if (statement.reader) statement.raw(true);
-      if (this.#cache.size >= STATEMENT_CACHE_SIZE) {
-        this.#cache.delete(this.#cache.keys().next().value as string);
-      }
+      this.#internal.set(sql, statement);
     }
-    this.#cache.set(sql, statement);
     return statement;
   }
 
@@ -364,7 +508,10 @@ export class Writer {
       applyConnectionSettings(db, 'writer', this.#settings);
       const old = this.#db;
       this.#db = db;
-      this.#cache.clear();
+      this.#statements = new StatementCache(db, {
+        safeIntegers: this.#settings.safeIntegers === true,
+      });
+      this.#internal = new Map();
       this.#schemaVersion = -1;
       try {
         old.close();
@@ -467,7 +614,8 @@ export class Writer {
 
   /** Closes the connection. */
   close(): void {
-    this.#cache.clear();
+    this.#statements.clear();
+    this.#internal.clear();
     this.#db.close();
   }
 }
@@ -475,13 +623,24 @@ export class Writer {
 /** The error every unit of a failed batch receives. */
 function batchError(cause: unknown): WireError {
   if (cause instanceof WalguardError) return toWireError(cause);
-  const code = batchFatalCode(cause) ?? 'IO_ERROR';
+  const code = batchFatalCode(cause);
   const reason = (cause as { message?: string } | null)?.message ?? String(cause);
+  if (code === undefined) {
+    // Not one of walguard's conditions (no lock, disk or I/O problem): SQLite's own error.
+    const { code: sqliteCode, rawCode } = toWireError(cause);
+    return toWireError(
+      new SqliteError(
+        `The batch was rolled back and none of its writes are visible: ${reason}`,
+        sqliteCode,
+        rawCode,
+      ),
+    );
+  }
   const what = {
     DISK_FULL: 'the disk is full',
     IO_ERROR: 'the operating system reported an I/O error',
     CORRUPT: 'the database file is damaged',
-    LOCKED: 'another connection holds the database lock',
+    LOCKED: 'another process holds the database lock',
   }[code as 'DISK_FULL' | 'IO_ERROR' | 'CORRUPT' | 'LOCKED'];
   return toWireError(
     new WalguardError(
@@ -490,4 +649,35 @@ function batchError(cause: unknown): WireError {
       { cause },
     ),
   );
+}
+
+/** The error of an interactive transaction that a later unit's ROLLBACK resolution undid. */
+function undoneByRollback(): SqliteError {
+  return new SqliteError(
+    "The transaction was undone after it ended: a later unit of the same batch failed with a ROLLBACK conflict resolution (`OR ROLLBACK`, `ON CONFLICT ROLLBACK`, `RAISE(ROLLBACK)`), which rolls back SQLite's whole transaction. Nothing of this transaction was applied; it is safe to retry",
+    'SQLITE_ABORT_ROLLBACK',
+    516,
+  );
+}
+
+/** Where each unit of `batch` starts in its flat arrays. */
+function layoutOf(batch: WireBatch): BatchLayout {
+  const units = batch.sizes.length;
+  const layout: BatchLayout = {
+    statement: new Uint32Array(units),
+    param: new Uint32Array(units),
+    tx: new Int32Array(units).fill(-1),
+  };
+  let s = 0;
+  let p = 0;
+  let tx = 0;
+  for (let u = 0; u < units; u++) {
+    const size = batch.sizes[u]!;
+    layout.statement[u] = s;
+    layout.param[u] = p;
+    if (size === 0) layout.tx[u] = tx++;
+    for (let i = 0; i < size; i++) p += batch.paramCounts[s + i]!;
+    s += size;
+  }
+  return layout;
 }

@@ -11,9 +11,10 @@
  * AsyncLocalStorage: on Node 20, running one turns on promise hooks for the whole process,
  * and measured here every later write was 10-35% slower.
  */
-import type { Kysely, RootOperationNode, Transaction } from 'kysely';
+import type { Kysely, LogConfig, RootOperationNode, Transaction } from 'kysely';
 import type { InteractiveTransaction } from '../tx/interactive-transaction.js';
 import type { QueryBackend } from './query-backend.js';
+import { MigrationLocks } from './walguard-adapter.js';
 import { WalguardDialect } from './walguard-dialect.js';
 import { type RouterPool, walguardKysely } from './walguard-executor.js';
 
@@ -40,6 +41,7 @@ export function buildKyselyFront<DB>(
   beginAt: BeginAt,
   stamp: (node: RootOperationNode, queryId: object) => void,
   migrationTimeoutMs: number,
+  log?: LogConfig,
 ): KyselyFront<DB> {
   const plain: QueryBackend = { ...backend, beginTransaction: () => beginAt(0) };
   /** Tickets of `transaction()` calls whose transaction has not reached the driver yet, oldest first. */
@@ -53,17 +55,23 @@ export function buildKyselyFront<DB>(
       return beginAt(claim.ticket);
     },
   };
-  const txKysely = walguardKysely<DB>(new WalguardDialect(claiming), claiming, stamp).kysely;
-  const dialect = new WalguardDialect(plain);
-  const front = walguardKysely<DB>(dialect, plain, stamp);
+  const locks = new MigrationLocks();
+  const txKysely = walguardKysely<DB>(
+    new WalguardDialect(claiming, locks),
+    claiming,
+    stamp,
+    log,
+  ).kysely;
+  const dialect = new WalguardDialect(plain, locks);
+  const front = walguardKysely<DB>(dialect, plain, stamp, log);
   return {
     kysely: front.kysely,
     dialect,
     routers: front.pool,
-    migrationDialect: new WalguardDialect({
-      ...backend,
-      beginTransaction: () => beginAt(0, migrationTimeoutMs),
-    }),
+    migrationDialect: new WalguardDialect(
+      { ...backend, beginTransaction: () => beginAt(0, migrationTimeoutMs) },
+      locks,
+    ),
     transaction(ticket, fn) {
       const claim = { ticket, used: false };
       claims.push(claim);

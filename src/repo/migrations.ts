@@ -41,7 +41,6 @@ import {
   type MigrationInfo,
   type MigrationResultSet,
   Migrator,
-  SqliteAdapter,
 } from 'kysely';
 import { WalguardError } from '../errors.js';
 import type { Walguard } from '../walguard.js';
@@ -123,13 +122,6 @@ export class MigrationError extends Error {
     this.set = set;
     this.migration = migration;
     this.report = report;
-  }
-}
-
-/** SQLite's adapter, telling the truth about transactional DDL (see the file header). */
-class TransactionalSqliteAdapter extends SqliteAdapter {
-  override get supportsTransactionalDdl(): boolean {
-    return true;
   }
 }
 
@@ -246,10 +238,12 @@ function migrationKysely<DB>(db: Walguard<DB>): Kysely<unknown> {
   const dialect: Dialect = {
     createDriver: () => base.createDriver(),
     createQueryCompiler: () => base.createQueryCompiler(),
-    createAdapter: () => new TransactionalSqliteAdapter(),
+    // SQLite's DDL is transactional (see the file header); the lock is the database's own.
+    createAdapter: () => base.createAdapter().withTransactionalDdl(),
     createIntrospector: (k) => base.createIntrospector(k),
   };
-  return new Kysely<unknown>({ dialect, plugins: [db.orderingPlugin] });
+  const log = db.options.kyselyLog;
+  return new Kysely<unknown>({ dialect, plugins: [db.orderingPlugin], ...(log ? { log } : {}) });
 }
 
 function migrationError(

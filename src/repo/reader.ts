@@ -17,32 +17,32 @@ import {
 } from '../durability/connection-settings.js';
 import { toUnitError } from '../errors.js';
 import type { StatementResult } from '../queue/protocol.js';
+import { type PreparedStatement, StatementCache } from '../queue/statement-cache.js';
+import { invalidTextReport } from '../queue/text-guard.js';
 import { bindable, toObjects } from '../row-codec.js';
-import type { SqliteDatabase, SqliteStatement } from '../sqlite-types.js';
-
-/** Most prepared statements kept on the reader. */
-const STATEMENT_CACHE_SIZE = 512;
+import type { SqliteDatabase } from '../sqlite-types.js';
 
 /** Thrown by `tryQuery` when the statement writes and must go to the writer. */
 export const MUST_WRITE: unique symbol = Symbol('walguard.mustWrite');
 
 export class Reader {
   readonly #db: SqliteDatabase;
-  /** Prepared statements by SQL text (least recently used first). */
-  readonly #cache = new Map<string, SqliteStatement>();
+  /** Prepared statements by SQL text, guarded (see `statement-cache.ts`). */
+  readonly #statements: StatementCache;
   /** The settings as read back at open. */
   readonly settings: SettingsReadBack;
 
   constructor(db: SqliteDatabase, settings: ConnectionSettings) {
     this.#db = db;
     this.settings = applyConnectionSettings(db, 'reader', settings);
+    this.#statements = new StatementCache(db, { safeIntegers: settings.safeIntegers === true });
   }
 
-  /** Runs a statement known to only read. */
+  /** Runs a statement known to only read (a select, or an EXPLAIN of anything). */
   query(sql: string, params: readonly unknown[]): StatementResult {
-    const statement = this.#prepare(sql);
     try {
-      return { rows: toObjects(statement, statement.all(bindable(params)) as unknown[][]) };
+      const prepared = this.#statements.get(sql, 'read');
+      return { rows: this.#statements.rows(prepared, params) };
     } catch (error) {
       throw toUnitError(error);
     }
@@ -50,49 +50,62 @@ export class Reader {
 
   /** Runs a statement that may read or write; throws `MUST_WRITE` when it writes. */
   tryQuery(sql: string, params: readonly unknown[]): StatementResult {
-    let statement: SqliteStatement;
+    let prepared: PreparedStatement;
     try {
-      statement = this.#prepare(sql);
+      prepared = this.#statements.get(sql, 'read');
     } catch (error) {
       // Some statements write while they are prepared (libSQL's vector index DDL creates its
       // shadow tables): a query-only refusal at prepare time also means "go to the writer".
       if (isReadOnlyRefusal(error)) throw MUST_WRITE;
       throw toUnitError(error);
     }
-    // A statement that returns no rows is a write, DDL, or a connection command (PRAGMA x = y):
-    // all belong to the writer.
-    if (!statement.reader) throw MUST_WRITE;
+    // A statement that returns no rows is a write, DDL, or a connection command: all belong
+    // to the writer.
+    if (prepared.names === undefined) throw MUST_WRITE;
     try {
-      return { rows: toObjects(statement, statement.all(bindable(params)) as unknown[][]) };
+      return { rows: this.#statements.rows(prepared, params) };
     } catch (error) {
       if (isReadOnlyRefusal(error)) throw MUST_WRITE;
       throw toUnitError(error);
     }
   }
 
-  /** Streams the rows of a read, one chunk at a time, on a statement of its own. */
+  /**
+   * Streams the rows of a read, one chunk at a time, on a statement of its own. A stream left
+   * early is reset at once (libsql's row iterator cannot be closed, and until the statement
+   * is reset it pins the snapshot it read from: later reads would not see new writes, and
+   * checkpoints could not finish); the reset re-runs the query up to its first row.
+   */
   *stream(sql: string, params: readonly unknown[], chunkSize: number): Generator<StatementResult> {
-    let statement: SqliteStatement;
+    let prepared: PreparedStatement;
     try {
-      statement = this.#db.prepare(sql);
+      prepared = this.#statements.prepare(sql, 'read');
     } catch (error) {
       throw toUnitError(error);
     }
-    if (statement.reader) statement.raw(true);
-    const iterator = statement.iterate(bindable(params));
+    const names = prepared.names ?? [];
+    const bound = bindable(params);
+    const iterator = prepared.statement.iterate(bound);
+    let finished = false;
     try {
-      let chunk: Record<string, unknown>[] = [];
+      let chunk: unknown[][] = [];
       for (const row of iterator) {
-        chunk.push(toObjects(statement, [row as unknown[]])[0]!);
+        chunk.push(row as unknown[]);
         if (chunk.length >= chunkSize) {
-          yield { rows: chunk };
+          yield { rows: toObjects(names, chunk) };
           chunk = [];
         }
       }
-      if (chunk.length > 0) yield { rows: chunk };
+      finished = true;
+      if (chunk.length > 0) yield { rows: toObjects(names, chunk) };
     } finally {
-      // Ends the statement, and with it the read snapshot it holds.
-      iterator.return?.();
+      if (!finished) {
+        try {
+          prepared.statement.get(bound);
+        } catch {
+          // The statement failed mid-run: SQLite already ended it.
+        }
+      }
     }
   }
 
@@ -101,24 +114,14 @@ export class Reader {
     return this.#db.prepare(sql).raw(true).all() as unknown[][];
   }
 
-  #prepare(sql: string): SqliteStatement {
-    let statement = this.#cache.get(sql);
-    if (statement !== undefined) {
-      this.#cache.delete(sql);
-    } else {
-      statement = this.#db.prepare(sql);
-      if (statement.reader) statement.raw(true);
-      if (this.#cache.size >= STATEMENT_CACHE_SIZE) {
-        this.#cache.delete(this.#cache.keys().next().value as string);
-      }
-    }
-    this.#cache.set(sql, statement);
-    return statement;
+  /** One message per column holding TEXT that is not UTF-8 (a full scan of every table). */
+  invalidText(): string[] {
+    return invalidTextReport((sql) => this.rawRows(sql));
   }
 
   /** Closes the connection. */
   close(): void {
-    this.#cache.clear();
+    this.#statements.clear();
     this.#db.close();
   }
 }

@@ -1,15 +1,14 @@
 import {
   type DatabaseIntrospector,
   type Dialect,
-  type DialectAdapter,
   type Driver,
   type Kysely,
   type QueryCompiler,
-  SqliteAdapter,
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
 import type { QueryBackend } from './query-backend.js';
+import { type MigrationLocks, WalguardAdapter } from './walguard-adapter.js';
 import { WalguardDriver } from './walguard-driver.js';
 
 /**
@@ -19,9 +18,12 @@ import { WalguardDriver } from './walguard-driver.js';
  */
 export class WalguardDialect implements Dialect {
   readonly #backend: QueryBackend;
+  /** The migration locks of the open database, shared by all its dialects. */
+  readonly #locks: MigrationLocks;
 
-  constructor(backend: QueryBackend) {
+  constructor(backend: QueryBackend, locks: MigrationLocks) {
     this.#backend = backend;
+    this.#locks = locks;
   }
 
   /** Drivers created (one per Kysely instance built on this dialect). */
@@ -37,8 +39,9 @@ export class WalguardDialect implements Dialect {
     return new SqliteQueryCompiler();
   }
 
-  createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
+  /** SQLite's adapter with a migration lock that excludes (see `walguard-adapter.ts`). */
+  createAdapter(): WalguardAdapter {
+    return new WalguardAdapter(this.#locks);
   }
 
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {

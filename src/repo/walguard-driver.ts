@@ -8,7 +8,7 @@ import {
   RawNode,
 } from 'kysely';
 import type { QueryBackend } from './query-backend.js';
-import type { WalguardConnection } from './walguard-connection.js';
+import { TRANSACTION } from './walguard-connection.js';
 import { RouterPool } from './walguard-executor.js';
 
 /**
@@ -43,19 +43,20 @@ export class WalguardDriver implements Driver {
 
   /** Queues an interactive transaction and waits until the writer has opened it. Isolation settings do not apply: SQLite transactions are serializable. */
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    // The backend checks that the database is open, against the transaction's own ticket: a
-    // transaction called before close() is still accepted.
-    await (connection as WalguardConnection).begin();
+    // Through executeQuery, as Kysely's SQLite driver does, so that Kysely's query log sees
+    // `begin` (and `commit`, `rollback`). The backend checks that the database is open,
+    // against the transaction's own ticket: one called before close() is still accepted.
+    await connection.executeQuery(TRANSACTION.begin);
   }
 
   /** Commits; resolves once the transaction's batch is durable. */
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    await (connection as WalguardConnection).commit();
+    await connection.executeQuery(TRANSACTION.commit);
   }
 
   /** Rolls back this transaction alone. */
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    await (connection as WalguardConnection).rollback();
+    await connection.executeQuery(TRANSACTION.rollback);
   }
 
   /** `SAVEPOINT name` inside the transaction. */
@@ -87,7 +88,7 @@ export class WalguardDriver implements Driver {
 
   /** Returns the router for reuse (its transaction, if any, has ended by now). */
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    this.#routers.release(connection as WalguardConnection);
+    this.#routers.release(connection as Parameters<RouterPool['release']>[0]);
   }
 
   /** The database's lifetime is `Walguard.close()`'s business, not Kysely's. */

@@ -26,12 +26,15 @@ import {
   type DialectAdapter,
   Kysely,
   type KyselyPlugin,
+  Log,
+  type LogConfig,
   type QueryCompiler,
   type QueryId,
   type QueryResult,
   type RootOperationNode,
 } from 'kysely';
 import type { QueryBackend } from './query-backend.js';
+import { addQueryLog } from './query-log.js';
 import { WalguardConnection } from './walguard-connection.js';
 import type { WalguardDialect } from './walguard-dialect.js';
 
@@ -46,11 +49,14 @@ export type Stamp = (node: RootOperationNode, queryId: QueryId) => void;
 export class RouterPool implements ConnectionProvider {
   readonly #backend: QueryBackend;
   readonly #free: WalguardConnection[] = [];
+  /** Kysely's query log for the routers, if any (see `query-log.ts`). */
+  readonly #log: Log | undefined;
   /** Routers created so far (for tests: bounded by peak concurrency). */
   created = 0;
 
-  constructor(backend: QueryBackend) {
+  constructor(backend: QueryBackend, log?: Log) {
     this.#backend = backend;
+    this.#log = log;
   }
 
   /** A released router, or a new one. */
@@ -58,7 +64,13 @@ export class RouterPool implements ConnectionProvider {
     const reused = this.#free.pop();
     if (reused !== undefined) return reused;
     this.created++;
-    return new WalguardConnection(this.#backend);
+    return this.router();
+  }
+
+  /** A new router (logging queries when the pool has a log). */
+  router(): WalguardConnection {
+    const router = new WalguardConnection(this.#backend);
+    return this.#log === undefined ? router : addQueryLog(router, this.#log);
   }
 
   /** Takes a router back (its transaction, if any, has ended by now). */
@@ -134,19 +146,20 @@ export function walguardKysely<DB>(
   dialect: WalguardDialect,
   backend: QueryBackend,
   stamp: Stamp,
+  log?: LogConfig,
 ): { kysely: Kysely<DB>; pool: RouterPool } {
-  const pool = new RouterPool(backend);
+  const pool = new RouterPool(backend, log === undefined ? undefined : new Log(log));
   const executor = new WalguardExecutor(
     {
       compiler: dialect.createQueryCompiler(),
       adapter: dialect.createAdapter(),
       stamp,
-      direct: new WalguardConnection(backend),
+      direct: pool.router(),
     },
     pool,
   );
   const kysely = new Kysely<DB>({
-    config: { dialect },
+    config: log === undefined ? { dialect } : { dialect, log },
     dialect,
     // Transactions call the driver's begin/commit/rollback; it holds no connections itself.
     driver: dialect.createDriver(),

@@ -24,6 +24,17 @@ export interface Unit {
   reject(error: Error): void;
 }
 
+/**
+ * Bytes counted per queued unit beyond its SQL and parameters, so that many tiny units cannot
+ * slip under `maxPendingBytes` for free. The JS heap a queued unit really holds is about
+ * twice what is counted: measured 1.07 KB for a one-statement deferred insert of two
+ * parameters (80-byte text) counted as 549 bytes — the unit, its statement and parameter
+ * arrays, its caller's stack, callbacks (its SQL text is shared, see `writable.ts`). So the
+ * default 64 MiB bound admits about 120k such units, ~130 MB of heap (docs/durability.md says
+ * so); a lower bound is the app's choice.
+ */
+export const UNIT_OVERHEAD_BYTES = 400;
+
 /** Approximate bytes of one statement: SQL text plus parameter payloads. */
 export function statementBytes(statement: WireStatement): number {
   let bytes = statement.sql.length + 16;
@@ -43,7 +54,7 @@ export function statementsUnit(
   resolve: (results: StatementResult[]) => void,
   reject: (error: Error) => void,
 ): Unit {
-  let bytes = 0;
+  let bytes = UNIT_OVERHEAD_BYTES;
   for (const s of statements) bytes += statementBytes(s);
   const wire: WireUnit = { kind: 'statements', statements };
   return {

@@ -76,14 +76,30 @@ describe('shutdown', () => {
     expect(readFresh(file, 'select count(*) as n from t')).toEqual([{ n: 0 }]);
   });
 
-  it("leaves the exit to the app's own signal handler, after closing", async () => {
+  it('an app with its own signal handler owns shutdown: it can still write its last record, then closes', async () => {
     const file = path.join(tempDir(), 'app.db');
     const child = run(file, 'app-handler');
     await child.waitFor('ready');
     child.child.kill('SIGTERM');
     const { code } = await child.exited;
-    expect(child.output()).toContain('app handler ran');
+    expect(child.output()).toContain('app handler ran (1)');
+    expect(child.output()).toContain('app closed');
     expect(code).toBe(0);
-    expect(readFresh(file, 'select count(*) as n from t')).toEqual([{ n: 300 }]);
+    expect(readFresh(file, 'select count(*) as n, min(n) as lo from t')).toEqual([
+      { n: 301, lo: -100 },
+    ]);
+  });
+
+  it('an app with its own signal handler gets the second signal too; walguard never closed under it', async () => {
+    const file = path.join(tempDir(), 'app-twice.db');
+    const child = run(file, 'app-handler-twice');
+    await child.waitFor('ready');
+    child.child.kill('SIGTERM');
+    await child.waitFor('app handler ran (1)');
+    await new Promise((r) => setTimeout(r, 300));
+    child.child.kill('SIGTERM');
+    const { code } = await child.exited;
+    expect(code).toBe(3);
+    expect(child.output()).toContain('closed: false');
   });
 });

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, sql } from 'kysely';
+import { Kysely, type Migration, Migrator, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, type WalguardError } from '../../src/index.js';
 import { conversationMigrations } from '../../src/repo/conversation-store.js';
@@ -294,6 +294,39 @@ describe('runMigrations', () => {
     expect(readFresh(db.path, 'select name from kysely_migration order by name')).toEqual([
       { name: '001_notes' },
       { name: '002_tags' },
+    ]);
+  });
+});
+
+describe("Kysely's Migrator on walguard", () => {
+  it('concurrent migrators on db.kysely and on db.dialect-built instances apply each migration exactly once', async () => {
+    const db = await openTemp();
+    const runs: Record<string, number> = { m1: 0, m2: 0 };
+    const migration =
+      (name: 'm1' | 'm2'): Migration['up'] =>
+      async (k: Kysely<unknown>) => {
+        runs[name]!++;
+        // Long enough that the migrators overlap.
+        await new Promise((r) => setTimeout(r, 20));
+        await k.schema.createTable(`t_${name}`).addColumn('id', 'integer').execute();
+      };
+    const provider = {
+      getMigrations: async () => ({ m1: { up: migration('m1') }, m2: { up: migration('m2') } }),
+    };
+    const instances = [
+      ...Array.from({ length: 4 }, () => db.kysely as Kysely<unknown>),
+      ...Array.from({ length: 4 }, () => new Kysely<unknown>({ dialect: db.dialect })),
+    ];
+    const results = await Promise.all(
+      instances.map((k) => new Migrator({ db: k, provider }).migrateToLatest()),
+    );
+    expect(runs).toEqual({ m1: 1, m2: 1 });
+    expect(results.map((r) => r.error)).toEqual(Array(8).fill(undefined));
+    const applied = results.flatMap((r) => r.results ?? []).filter((r) => r.status === 'Success');
+    expect(applied.map((r) => r.migrationName).sort()).toEqual(['m1', 'm2']);
+    expect(readFresh(db.path, 'select name from kysely_migration order by name')).toEqual([
+      { name: 'm1' },
+      { name: 'm2' },
     ]);
   });
 });
