@@ -6,6 +6,7 @@
  * `INVALID_OPTION` and a message of the form
  * "Expected `maxBatchUnits` to be an integer >= 1, got `0` (number)".
  */
+import os from 'node:os';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import * as z from 'zod';
@@ -67,6 +68,8 @@ export interface WalguardOptions {
   backup?: BackupOptions;
   /** Checkpoints beyond SQLite's `wal_autocheckpoint`. */
   checkpoint?: CheckpointOptions;
+  /** Reads: the reader threads, and which reads run on the main thread. */
+  readers?: ReaderOptions;
   /** Close the database on SIGINT, SIGTERM and SIGHUP, then let the process exit as it would have. Default true. (`beforeExit` closes it either way, flushing deferred units.) */
   handleSignals?: boolean;
   /** How long a signal-triggered close may take before the process exits anyway, in ms (>= 1). Default 10000. */
@@ -101,6 +104,20 @@ export interface CheckpointOptions {
   walSizeLimitBytes?: number;
 }
 
+/**
+ * Reader options. Reads run on the main thread while they are cheap (measured per SQL text)
+ * and on reader threads — worker threads with a read connection each — when they are not,
+ * so that no read can freeze the process (see `repo/read-router.ts`).
+ */
+export interface ReaderOptions {
+  /** Reader threads, integer from 1 to 64. Default: the machine's cores minus one, from 1 to 4 (`defaultReaderThreads()`). */
+  threads?: number;
+  /** A read whose measured cost (by SQL text) is at most this many µs runs on the main thread; costlier and not-yet-measured ones run on a reader thread. Integer >= 0 (0: every read on a reader thread), or Infinity (every read on the main thread, as before reader threads existed). Default 250. */
+  mainThreadMaxUs?: number;
+  /** How long main-thread reads may hold one event-loop turn, in µs; past it the next read goes to a reader thread while the loop turns. Integer >= 0, or Infinity (never). Default 1000. */
+  turnBudgetUs?: number;
+}
+
 /** Options after defaults and validation; frozen. */
 export interface ResolvedOptions {
   /** Absolute path of the database file. */
@@ -125,6 +142,7 @@ export interface ResolvedOptions {
   readonly onCorruption: 'fail' | 'restore';
   readonly backup: Readonly<Required<BackupOptions>>;
   readonly checkpoint: Readonly<Required<CheckpointOptions>>;
+  readonly readers: Readonly<Required<ReaderOptions>>;
   readonly handleSignals: boolean;
   readonly shutdownTimeoutMs: number;
   readonly lockWaitMs: number;
@@ -157,6 +175,7 @@ export const defaultOptions = Object.freeze({
     intervalMs: 0,
   }),
   checkpoint: Object.freeze({ idleMs: 2000, walSizeLimitBytes: 64 * 1024 * 1024 }),
+  readers: Object.freeze({ mainThreadMaxUs: 250, turnBudgetUs: 1000 }),
   handleSignals: true,
   shutdownTimeoutMs: 10_000,
   lockWaitMs: 0,
@@ -187,6 +206,8 @@ const expectations: Record<string, string> = {
     'an object with optional `dir` (string), `keepLast` (integer >= 1), `keepDailyDays` (integer >= 0), `onOpen`, `beforeMigrations` (booleans), `intervalMs` (integer >= 0)',
   checkpoint:
     'an object with optional `idleMs` (integer >= 0) and `walSizeLimitBytes` (integer >= 65536)',
+  readers:
+    'an object with optional `threads` (integer from 1 to 64), `mainThreadMaxUs` and `turnBudgetUs` (integers >= 0, or Infinity)',
   handleSignals: 'a boolean',
   shutdownTimeoutMs: 'an integer >= 1',
   lockWaitMs: 'an integer >= 0',
@@ -246,6 +267,13 @@ const schema = z.strictObject({
     .optional(),
   checkpoint: z
     .strictObject({ idleMs: int(0).optional(), walSizeLimitBytes: int(65536).optional() })
+    .optional(),
+  readers: z
+    .strictObject({
+      threads: int(1).max(64).optional(),
+      mainThreadMaxUs: z.union([int(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+      turnBudgetUs: z.union([int(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+    })
     .optional(),
   handleSignals: z.boolean().optional(),
   shutdownTimeoutMs: int(1).optional(),
@@ -334,11 +362,25 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       dir: path.resolve(o.backup?.dir ?? path.join(path.dirname(path.resolve(o.path)), 'backups')),
     }),
     checkpoint: Object.freeze({ ...defaultOptions.checkpoint, ...definedOnly(o.checkpoint ?? {}) }),
+    readers: Object.freeze({
+      threads: defaultReaderThreads(),
+      ...defaultOptions.readers,
+      ...definedOnly(o.readers ?? {}),
+    }),
     handleSignals: o.handleSignals ?? defaultOptions.handleSignals,
     shutdownTimeoutMs: o.shutdownTimeoutMs ?? defaultOptions.shutdownTimeoutMs,
     lockWaitMs: o.lockWaitMs ?? defaultOptions.lockWaitMs,
     migrations: o.migrations,
   });
+}
+
+/**
+ * The default number of reader threads: the cores left beside the main thread, from 1 to 4.
+ * The writer's thread and the main thread need cores of their own; measured on 2 cores, a
+ * second reader thread TODO.
+ */
+export function defaultReaderThreads(): number {
+  return Math.min(4, Math.max(1, os.availableParallelism() - 1));
 }
 
 /** Drops keys whose value is undefined, so they do not override defaults. */

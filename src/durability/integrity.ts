@@ -26,10 +26,10 @@ export interface CheckResult {
   durationMs: number;
 }
 
-/** The one call a check needs from a connection. */
+/** The one call a check needs from a connection (here or on a reader thread). */
 export interface RawRowSource {
   /** Runs a PRAGMA and returns its rows as arrays of values. */
-  rawRows(sql: string): unknown[][];
+  rawRows(sql: string): unknown[][] | Promise<unknown[][]>;
 }
 
 /** The PRAGMA a level runs. */
@@ -41,14 +41,15 @@ export function checkPragma(level: CheckLevel): string {
  * Runs the check on `source` and publishes it (`walguard:integrity`, and
  * `walguard:corruption` when it failed on demand). `trigger` says why it ran.
  */
-export function runIntegrityCheck(
+export async function runIntegrityCheck(
   source: RawRowSource,
   level: CheckLevel,
   path: string,
   trigger: 'open' | 'check',
-): CheckResult {
+): Promise<CheckResult> {
   const started = performance.now();
-  const messages = source.rawRows(`PRAGMA ${checkPragma(level)}(100)`).map((r) => String(r[0]));
+  const rows = await source.rawRows(`PRAGMA ${checkPragma(level)}(100)`);
+  const messages = rows.map((r) => String(r[0]));
   const ok = messages.length === 1 && messages[0] === 'ok';
   const result: CheckResult = { ok, level, messages, durationMs: performance.now() - started };
   if (hasSubscribers('integrity')) {

@@ -80,6 +80,7 @@ export class Reader {
     }
     if (statement.reader) statement.raw(true);
     const iterator = statement.iterate(bindable(params));
+    let finished = false;
     try {
       let chunk: Record<string, unknown>[] = [];
       for (const row of iterator) {
@@ -89,10 +90,17 @@ export class Reader {
           chunk = [];
         }
       }
+      finished = true;
       if (chunk.length > 0) yield { rows: chunk };
+    } catch (error) {
+      finished = true;
+      throw error;
     } finally {
-      // Ends the statement, and with it the read snapshot it holds.
-      iterator.return?.();
+      // Ends the statement, and with it the read snapshot it holds. libsql 0.5.29's iterator
+      // has no return(), and an unfinished statement kept its snapshot (later reads on this
+      // connection saw none of the later writes, measured); running it once more with get()
+      // resets it: the cost of finding its first row again.
+      if (!finished) statement.get(bindable(params));
     }
   }
 
