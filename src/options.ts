@@ -112,7 +112,7 @@ export interface CheckpointOptions {
 export interface ReaderOptions {
   /** Reader threads, integer from 1 to 64. Default: the machine's cores minus one, from 1 to 4 (`defaultReaderThreads()`). */
   threads?: number;
-  /** A read whose measured cost (by SQL text) is at most this many µs runs on the main thread; costlier and not-yet-measured ones run on a reader thread. Integer >= 0 (0: every read on a reader thread), or Infinity (every read on the main thread, as before reader threads existed). Default 250. */
+  /** A read whose measured cost (by SQL text) is at most this many µs runs on the main thread; costlier and not-yet-measured ones run on a reader thread. Integer >= 0 (0: every read on a reader thread), or Infinity (every read on the main thread, `readOnReaderThread` ones too, as before reader threads existed; streams still run on a reader thread). Default 250. */
   mainThreadMaxUs?: number;
   /** How long main-thread reads may hold one event-loop turn, in µs; past it the next read goes to a reader thread while the loop turns. Integer >= 0, or Infinity (never). Default 1000. */
   turnBudgetUs?: number;

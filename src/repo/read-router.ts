@@ -19,9 +19,10 @@
  * - A main-thread turn has a budget. Main-thread reads are synchronous, and an awaited chain
  *   of them never lets the event loop turn (each `await` is a microtask). So once reads
  *   have held the current turn for `turnBudgetUs`, the next cheap read goes to a reader
- *   thread instead: the chain waits for its reply while timers and I/O run, and the budget
- *   starts again with the next turn (a `setImmediate`). Under many concurrent callers this
- *   also spreads cheap reads over the threads.
+ *   thread while the threads have room (its reply comes in a later turn: see `ReaderPool`),
+ *   or else waits for the end of the turn (`setImmediate`) and runs then. Either way timers
+ *   and I/O run, and the budget starts again with the next turn. Under many concurrent
+ *   callers the threads take the share of cheap reads the main thread has no time for.
  * - Streams always run on a reader thread (a stream holds its statement, and with it a
  *   snapshot, between chunks); so do queries built with `readOnReaderThread` (vector
  *   searches, exports).
@@ -95,6 +96,13 @@ export class ReadRouter implements ReadPort {
   readonly #endTurn = () => {
     this.#turnStart = -1;
   };
+  /** Reads waiting for the end of the turn (see `#afterTurn`). */
+  #waiting: (() => void)[] = [];
+  readonly #release = () => {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    for (const resume of waiting) resume();
+  };
   #closing: Promise<void> | undefined;
   /** Reads run on the main thread. */
   #mainReads = 0;
@@ -157,12 +165,26 @@ export class ReadRouter implements ReadPort {
         this.#turnStart = now;
         setImmediate(this.#endTurn);
       }
-      if (now - this.#turnStart <= this.#budgetMs || this.#pool.threads === 0) {
+      if (now - this.#turnStart <= this.#budgetMs) {
         return this.#runMain(mode, sql, params, cost, now);
       }
       this.#overflowed++;
+      if (!this.#pool.hasRoom) return this.#afterTurn(mode, sql, params);
     }
     return this.#runPool(mode, sql, params, cost);
+  }
+
+  /** Routes the read again once the event loop has turned (the budget then starts afresh). */
+  async #afterTurn(
+    mode: ReadMode,
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<StatementResult> {
+    await new Promise<void>((resolve) => {
+      this.#waiting.push(resolve);
+      if (this.#waiting.length === 1) setImmediate(this.#release);
+    });
+    return this.#route(mode, sql, params);
   }
 
   #runMain(
@@ -216,11 +238,9 @@ export class ReadRouter implements ReadPort {
       if (this.#costs.size >= MAX_TRACKED) {
         this.#costs.delete(this.#costs.keys().next().value as string);
       }
-      cost = {
-        estimateMs: this.#unknownMs,
-        pinned: sql.includes(READER_THREAD_HINT),
-        writes: false,
-      };
+      // mainThreadMaxUs: Infinity means every read on the main thread, hinted ones too.
+      const pinned = this.#unknownMs > 0 && sql.includes(READER_THREAD_HINT);
+      cost = { estimateMs: this.#unknownMs, pinned, writes: false };
       this.#costs.set(sql, cost);
     }
     return cost;
