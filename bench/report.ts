@@ -28,10 +28,10 @@ export interface RunMeta {
   totalSeconds: number;
 }
 
-const ms = (x: number): string =>
+export const ms = (x: number): string =>
   Number.isNaN(x) ? '—' : x < 1 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0);
 
-const rate = (x: number): string => {
+export const rate = (x: number): string => {
   if (Number.isNaN(x)) return '—';
   if (x >= 100_000) return `${(x / 1000).toFixed(0)}k`;
   if (x >= 1000) return `${(x / 1000).toFixed(1)}k`;
@@ -41,14 +41,14 @@ const rate = (x: number): string => {
 const rateSpread = (s: Spread): string => `${rate(s.median)} (${rate(s.min)}–${rate(s.max)})`;
 
 /** Two decimals below 10, so that a ratio just short of its target never prints as the target. */
-const ratio = (x: number): string =>
+export const ratio = (x: number): string =>
   x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
 
 const bytes = (b: number): string => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
 
 const isBulk = (d: DriverName) => BULK_DRIVERS.includes(d);
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }

@@ -116,6 +116,8 @@ export interface ReaderOptions {
   mainThreadMaxUs?: number;
   /** How long main-thread reads may hold one event-loop turn, in µs; past it the next read goes to a reader thread while the loop turns. Integer >= 0, or Infinity (never). Default 1000. */
   turnBudgetUs?: number;
+  /** CPU niceness of the reader threads, integer from 0 (as the process) to 19 (lowest): they get the CPU the main thread and the writer leave over. Linux only (elsewhere threads share the process's priority). Default 10. */
+  nice?: number;
 }
 
 /** Options after defaults and validation; frozen. */
@@ -175,7 +177,7 @@ export const defaultOptions = Object.freeze({
     intervalMs: 0,
   }),
   checkpoint: Object.freeze({ idleMs: 2000, walSizeLimitBytes: 64 * 1024 * 1024 }),
-  readers: Object.freeze({ mainThreadMaxUs: 250, turnBudgetUs: 1000 }),
+  readers: Object.freeze({ mainThreadMaxUs: 250, turnBudgetUs: 1000, nice: 10 }),
   handleSignals: true,
   shutdownTimeoutMs: 10_000,
   lockWaitMs: 0,
@@ -207,7 +209,7 @@ const expectations: Record<string, string> = {
   checkpoint:
     'an object with optional `idleMs` (integer >= 0) and `walSizeLimitBytes` (integer >= 65536)',
   readers:
-    'an object with optional `threads` (integer from 1 to 64), `mainThreadMaxUs` and `turnBudgetUs` (integers >= 0, or Infinity)',
+    'an object with optional `threads` (integer from 1 to 64), `mainThreadMaxUs` and `turnBudgetUs` (integers >= 0, or Infinity), `nice` (integer from 0 to 19)',
   handleSignals: 'a boolean',
   shutdownTimeoutMs: 'an integer >= 1',
   lockWaitMs: 'an integer >= 0',
@@ -273,6 +275,7 @@ const schema = z.strictObject({
       threads: int(1).max(64).optional(),
       mainThreadMaxUs: z.union([int(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
       turnBudgetUs: z.union([int(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+      nice: int(0).max(19).optional(),
     })
     .optional(),
   handleSignals: z.boolean().optional(),

@@ -105,7 +105,7 @@ async function openOnce(options: ResolvedOptions): Promise<Omit<OpenedConnection
   // once it is up (it puts a new file in WAL mode first).
   let writerUp!: (up: boolean) => void;
   const poolStart = ReaderPool.start(
-    { path: options.path, encryptionKey, settings },
+    { path: options.path, encryptionKey, settings, nice: options.readers.nice },
     options.readers.threads,
     options.logger.child({ component: 'readers' }),
     new Promise<boolean>((resolve) => {

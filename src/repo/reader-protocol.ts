@@ -86,6 +86,8 @@ export interface ReaderInit {
   encryptionKey: string | undefined;
   /** Settings for every connection the thread opens (applied and read back). */
   settings: ConnectionSettings;
+  /** The thread's CPU niceness (0: as inherited; Linux only). */
+  nice: number;
 }
 
 /** A reader thread's first message, once its connection is open and verified. */

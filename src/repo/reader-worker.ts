@@ -10,6 +10,8 @@
  * next stream: libsql 0.5.29 leaks file descriptors on close), and the thread's main
  * connection serves every other read with a fresh snapshot per statement.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { toWireError } from '../errors.js';
@@ -28,6 +30,7 @@ import { toWireRows } from './wire-rows.js';
 
 const port = parentPort!;
 const init = workerData as ReaderInit;
+lowerPriority(init.nice);
 const post = (message: ReaderReply | ReaderReady) => port.postMessage(message);
 
 /** Opens one more connection with every setting applied and read back. */
@@ -50,6 +53,22 @@ try {
   post({ type: 'open-failed', error: toWireError(error) });
   port.close();
   process.exit(0);
+}
+
+/**
+ * Lowers this thread's CPU priority to `nice` (Linux: each thread has its own nice value,
+ * set through its thread id). A reader thread then gets the CPU the main thread and the
+ * writer leave over, so a heavy read slows neither acknowledgements nor the event loop on a
+ * busy machine. Elsewhere, or when refused, the thread keeps its priority.
+ */
+function lowerPriority(nice: number): void {
+  if (nice <= 0 || process.platform !== 'linux') return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // Best effort: the thread works the same at its inherited priority.
+  }
 }
 
 /** A stream in progress: its own connection, and the chunks still to come. */

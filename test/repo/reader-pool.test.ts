@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
@@ -317,12 +318,30 @@ describe('reader threads', () => {
     expect(readFresh(file, 'select count(*) as n from items')).toEqual([{ n: 100 }]);
   });
 
+  it.runIf(process.platform === 'linux')(
+    'reader threads run at the configured CPU niceness, the rest of the process at its own',
+    async () => {
+      const niceOf = () =>
+        fs.readdirSync('/proc/self/task').map((tid) => {
+          const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+          // Fields after the command name (in parentheses): nice is the 19th field overall.
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+        });
+      const before = niceOf().filter((n) => n === 7).length;
+      const db = await withItems({ readers: { threads: 2, nice: 7 } });
+      expect(niceOf().filter((n) => n === 7).length - before).toBe(2);
+      expect(niceOf()).toContain(0);
+      await db.close();
+    },
+  );
+
   it('validates the reader options', async () => {
     const file = path.join(tempDir(), 'bad.db');
     const bad = [
       [{ threads: 0 }, 'Expected `readers.threads` to be valid'],
       [{ mainThreadMaxUs: -1 }, 'Expected `readers.mainThreadMaxUs` to be valid'],
       [{ turnBudgetUs: 1.5 }, 'Expected `readers.turnBudgetUs` to be valid'],
+      [{ nice: 20 }, 'Expected `readers.nice` to be valid'],
       [{ thread: 2 }, 'Unknown option'],
     ] as const;
     for (const [readers, message] of bad) {
