@@ -2,7 +2,7 @@
  * Renders a run as markdown: what ran where, the headline table and its ratios against their
  * targets, the full-mode matrices, where a peer beats walguard, and failures.
  */
-import type { Aggregate, Ratio, Spread } from './aggregate.js';
+import { type Aggregate, mixedRatios, type Ratio, type Spread } from './aggregate.js';
 import { BULK_DRIVERS, HEADLINE, MIXED, ROW_BYTES } from './plan.js';
 import { DRIVER_NAMES, type DriverName } from './trial-types.js';
 
@@ -260,7 +260,11 @@ export function renderReport(meta: RunMeta, aggregates: Aggregate[], ratios: Rat
       ...writes,
     );
   const mixed = mixedTable(aggregates);
-  if (mixed.length > 0) lines.push('## Mixed reads and writes', '', ...mixed);
+  if (mixed.length > 0) {
+    lines.push('## Mixed reads and writes', '', ...mixed);
+    const targets = mixedRatios(aggregates);
+    if (targets.length > 0) lines.push(ratioTable(targets), '');
+  }
   const notes = aggregates.filter(
     (a) => a.notes.length > 0 && (a.group === 'headline' || a.group === 'mixed'),
   );

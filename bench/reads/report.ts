@@ -150,6 +150,37 @@ function recallTable(all: readonly ReadAggregate[]): string[] {
   ];
 }
 
+function microTables(result: ReadSuiteResult): string[] {
+  const micro = result.micro;
+  if (micro === undefined) return [];
+  if (micro.result === undefined)
+    return ['### Main-thread costs', '', `Failed: ${micro.error}`, ''];
+  const us = (x: number) => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
+  return [
+    '### Main-thread costs (tinybench, one operation at a time)',
+    '',
+    table(
+      ['operation', 'mean µs', 'p50 µs', 'p99 µs', '± (rme)', 'samples'],
+      micro.result.tasks.map((t) => [
+        t.name,
+        us(t.meanUs),
+        us(t.p50Us),
+        us(t.p99Us),
+        `${t.rme.toFixed(1)}%`,
+        String(t.samples),
+      ]),
+    ),
+    '',
+    'Main-thread busy time per operation with 256 concurrent callers (`performance.eventLoopUtilization`; wall time inside callbacks, so a loaded machine inflates it):',
+    '',
+    table(
+      ['operation', 'main-thread busy µs per op', 'ops/s'],
+      micro.result.budget.map((b) => [b.name, us(b.busyUs), rate(b.opsPerSec)]),
+    ),
+    '',
+  ];
+}
+
 /** The read suite's markdown section. */
 export function renderReads(result: ReadSuiteResult): string {
   const lines = [
@@ -161,6 +192,7 @@ export function renderReads(result: ReadSuiteResult): string {
     ...pointTable(result.aggregates),
     ...recallTable(result.aggregates),
   ];
+  lines.push(...microTables(result));
   if (result.targets.length > 0) {
     lines.push(
       '### Read targets',

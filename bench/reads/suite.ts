@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { runChild } from '../child.js';
 import { betterSqlite3Available } from '../drivers/better-sqlite3-driver.js';
 import { median } from '../latency.js';
+import type { MicroResult } from './micro.js';
 import { copyDatabase, prepareMemories, prepareRows } from './prepare.js';
 import type {
   ReadDriverName,
@@ -21,7 +22,9 @@ import type {
   ReadTrialResult,
 } from './read-types.js';
 
-const trialScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'trial.ts');
+const readsDir = path.dirname(fileURLToPath(import.meta.url));
+const trialScript = path.join(readsDir, 'trial.ts');
+const microScript = path.join(readsDir, 'micro.ts');
 /** Longest a read trial may take before it is killed and recorded as failed. */
 const TRIAL_TIMEOUT_MS = 180_000;
 
@@ -95,6 +98,8 @@ export interface ReadSuiteOptions {
 /** The suite's result, for the report and the JSON file. */
 export interface ReadSuiteResult {
   skipped: string[];
+  /** The tinybench micro-benchmarks (full runs), or why they failed. */
+  micro?: { result?: MicroResult; error?: string };
   aggregates: ReadAggregate[];
   targets: ReadTarget[];
   trials: { scenario: ReadScenario; rep: number; result?: ReadTrialResult; error?: string }[];
@@ -104,7 +109,7 @@ export interface ReadSuiteResult {
 export function buildReadPlan(quick: boolean, drivers: readonly ReadDriverName[]): ReadScenario[] {
   const has = (d: ReadDriverName) => drivers.includes(d);
   const window = quick
-    ? { durationMs: 1500, warmupMs: 300, dimensions: RECALL_DIMENSIONS }
+    ? { durationMs: 1000, warmupMs: 200, dimensions: RECALL_DIMENSIONS }
     : { durationMs: 3000, warmupMs: 500, dimensions: RECALL_DIMENSIONS };
   const out: ReadScenario[] = [];
   for (const readers of quick ? ([0, 4] as const) : HEAVY_LOOPS) {
@@ -157,14 +162,14 @@ function keyOf(s: ReadScenario): string {
   return `${s.kind}|${s.driver}|w${p.writers}|r${p.readers}|n${p.rows}`;
 }
 
-/** Prepares the databases the plan needs, once, under `dir`; returns their files by name. */
+/** Prepares the named databases, once each, under `dir`; returns their files by name. */
 async function prepareTemplates(
-  plan: readonly ReadScenario[],
+  names: ReadonlySet<string>,
   dir: string,
   log: (line: string) => void,
 ): Promise<Map<string, string>> {
   const files = new Map<string, string>();
-  for (const name of new Set(plan.map((s) => s.database))) {
+  for (const name of names) {
     const folder = path.join(dir, name);
     const started = Date.now();
     if (name === 'rows-200k') files.set(name, await prepareRows(folder, HEAVY_ROWS));
@@ -188,8 +193,11 @@ export async function runReadSuite(options: ReadSuiteOptions): Promise<ReadSuite
   const reps = options.quick ? 1 : options.reps;
   const templates = fs.mkdtempSync(path.join(options.tmpBase, 'read-templates-'));
   const trials: ReadSuiteResult['trials'] = [];
+  let micro: ReadSuiteResult['micro'];
   try {
-    const files = await prepareTemplates(plan, templates, options.log);
+    const needed = new Set(plan.map((s) => s.database));
+    if (!options.quick) needed.add('rows-10k'); // the micro-benchmarks' table
+    const files = await prepareTemplates(needed, templates, options.log);
     const total = plan.length * reps;
     let n = 0;
     for (let rep = 1; rep <= reps; rep++) {
@@ -222,11 +230,32 @@ export async function runReadSuite(options: ReadSuiteOptions): Promise<ReadSuite
         }
       }
     }
+    if (!options.quick) micro = await runMicro(files.get('rows-10k')!, options);
   } finally {
     fs.rmSync(templates, { recursive: true, force: true });
   }
   const aggregates = aggregateReads(trials);
-  return { skipped, aggregates, targets: readTargets(aggregates), trials };
+  return { skipped, micro, aggregates, targets: readTargets(aggregates), trials };
+}
+
+/** The tinybench micro-benchmarks, in a fresh process on a copy of the 10,000-row table. */
+async function runMicro(
+  template: string,
+  options: ReadSuiteOptions,
+): Promise<NonNullable<ReadSuiteResult['micro']>> {
+  const dir = fs.mkdtempSync(path.join(options.tmpBase, 'read-micro-'));
+  try {
+    copyDatabase(template, dir);
+    options.log("bench: reads: tinybench micro-benchmarks of the main thread's costs");
+    const outcome = await runChild<MicroResult>([microScript, dir], options.env, TRIAL_TIMEOUT_MS);
+    if ('error' in outcome) {
+      options.log(`bench: reads: micro-benchmarks FAILED ${outcome.error}`);
+      return { error: outcome.error };
+    }
+    return { result: outcome.value };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Medians per scenario, in plan order. */
