@@ -50,15 +50,20 @@ export interface ReadDriver {
 
 const require = createRequire(import.meta.url);
 
-/** Builds the peer named `name`. */
-export function readDriver(name: ReadDriverName, dimensions: number): ReadDriver {
+/** Builds the peer named `name` (`threads`: walguard's reader threads, default its own). */
+export function readDriver(name: ReadDriverName, dimensions: number, threads?: number): ReadDriver {
+  const sized = threads === undefined ? {} : { threads };
   switch (name) {
     case 'walguard':
-      return walguardReads(name, {}, dimensions);
+      return walguardReads(name, sized, dimensions);
     case 'walguard-sync':
       return walguardReads(
         name,
-        { mainThreadMaxUs: Number.POSITIVE_INFINITY, turnBudgetUs: Number.POSITIVE_INFINITY },
+        {
+          ...sized,
+          mainThreadMaxUs: Number.POSITIVE_INFINITY,
+          turnBudgetUs: Number.POSITIVE_INFINITY,
+        },
         dimensions,
       );
     case 'naive-client':
@@ -70,7 +75,7 @@ export function readDriver(name: ReadDriverName, dimensions: number): ReadDriver
 
 function walguardReads(
   name: ReadDriverName,
-  readers: { mainThreadMaxUs?: number; turnBudgetUs?: number },
+  readers: { threads?: number; mainThreadMaxUs?: number; turnBudgetUs?: number },
   dimensions: number,
 ): ReadDriver {
   let db: Walguard<BenchDB> | undefined;

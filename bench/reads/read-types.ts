@@ -41,6 +41,8 @@ export interface ReadTrialParams {
   rows: number;
   /** Embedding dimensions (recall). */
   dimensions: number;
+  /** walguard's `readers.threads` (default: its own default), for sizing experiments by hand. */
+  readerThreads?: number;
 }
 
 /** What one read trial measured. */

@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const params = JSON.parse(json) as ReadTrialParams;
-  const driver = readDriver(name as ReadDriverName, params.dimensions);
+  const driver = readDriver(name as ReadDriverName, params.dimensions, params.readerThreads);
   await driver.open(databaseFile(params.dir));
   if (params.warmupMs > 0) {
     await runWindow(driver, params, params.warmupMs);

@@ -124,10 +124,12 @@ export class ReadRouter implements ReadPort {
   }
 
   query(sql: string, params: readonly unknown[]): StatementResult | Promise<StatementResult> {
+    this.#assertOpen();
     return this.#route('query', sql, params);
   }
 
   tryQuery(sql: string, params: readonly unknown[]): StatementResult | Promise<StatementResult> {
+    this.#assertOpen();
     return this.#route('try', sql, params);
   }
 
@@ -156,7 +158,6 @@ export class ReadRouter implements ReadPort {
     sql: string,
     params: readonly unknown[],
   ): StatementResult | Promise<StatementResult> {
-    this.#assertOpen();
     const cost = this.#costOf(sql);
     if (mode === 'try' && cost.writes) throw MUST_WRITE;
     if (cost.estimateMs <= this.#maxMs && !cost.pinned) {
@@ -275,11 +276,17 @@ export class ReadRouter implements ReadPort {
   }
 
   /**
-   * Stops taking reads, lets the reader threads finish every read queued or in flight, then
-   * closes them and the main thread's reader. Safe to call more than once.
+   * Stops taking reads, lets every read already taken finish (those waiting for the end of a
+   * turn, and those queued or running on the threads), then closes the threads and the main
+   * thread's reader. Safe to call more than once.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#pool.close().finally(() => this.main.close());
+    this.#closing ??= (async () => {
+      // Reads taken before close() and waiting for the end of a turn run (or reach the
+      // threads' queue, which the pool drains) first.
+      while (this.#waiting.length > 0) await new Promise((resolve) => setImmediate(resolve));
+      await this.#pool.close();
+    })().finally(() => this.main.close());
     return this.#closing;
   }
 }

@@ -195,6 +195,11 @@ export class ReaderPool {
     return this.#threads.map((t) => t.settings);
   }
 
+  /** @internal The threads' workers, for tests that need one to die. */
+  get workers(): Worker[] {
+    return this.#threads.map((t) => t.worker);
+  }
+
   /** Threads alive now. */
   get threads(): number {
     return this.#threads.length;

@@ -60,15 +60,26 @@ function watchEventLoop() {
   };
 }
 
+/** How long the awaited chains run: without yielding, a chain stalls the loop this long. */
+const CHAIN_MS = 2000;
+
 /**
- * Point reads by primary key, each awaited before the next, for 400 ms (`onThread`: all of
- * them with `readOnReaderThread`); returns how many ran and the event loop's longest stall.
+ * The stall the tests accept, as a share of what the code they guard against stalls (the
+ * whole read, the whole chain): generous, because these 2-core machines are shared (at a
+ * load average of 14, an idle Node process saw its 1 ms timer 182 ms late). The figures
+ * themselves (a few ms) are measured by `npm run bench` (bench/reads).
+ */
+const STALL_SHARE = 1 / 4;
+
+/**
+ * Point reads by primary key, each awaited before the next, for `CHAIN_MS` (`onThread`: all
+ * of them with `readOnReaderThread`); returns how many ran and the event loop's longest stall.
  */
 async function awaitedChain(db: Awaited<ReturnType<typeof withItems>>, onThread: boolean) {
   const loop = watchEventLoop();
   const started = performance.now();
   let reads = 0;
-  while (performance.now() - started < 400) {
+  while (performance.now() - started < CHAIN_MS) {
     const id = (reads % 200) + 1;
     const query = db.kysely.selectFrom('items').select('qty').where('id', '=', id);
     const row = await (onThread
@@ -119,14 +130,14 @@ describe('reader threads', () => {
     for (let run = 0; run < 2; run++) {
       const loop = watchEventLoop();
       const started = performance.now();
-      const { rows } = await heavyRead(db, 2_000_000);
+      const { rows } = await heavyRead(db, 5_000_000);
       const readMs = performance.now() - started;
       const longestStall = loop.stop();
-      expect(rows).toEqual([{ n: 2_000_000 }]);
+      expect(rows).toEqual([{ n: 5_000_000 }]);
       // The read itself took long (on the main thread it would stall the loop that long)...
-      expect(readMs).toBeGreaterThan(150);
-      // ...and the timer kept ticking meanwhile. (Generous: the machine is shared.)
-      expect(longestStall).toBeLessThan(Math.min(60, readMs / 3));
+      expect(readMs).toBeGreaterThan(250);
+      // ...and the timer kept ticking meanwhile.
+      expect(longestStall).toBeLessThan(readMs * STALL_SHARE);
     }
     expect(db.stats().reads).toMatchObject({ main: 0, pool: 2 });
   });
@@ -134,8 +145,8 @@ describe('reader threads', () => {
   it('a chain of awaited cheap reads lets timers run, and most of it runs on the main thread', async () => {
     const db = await withItems({}, 200);
     const { reads, longestStall } = await awaitedChain(db, false);
-    // Without yielding, the chain holds the loop for all of its 400 ms.
-    expect(longestStall).toBeLessThan(60);
+    // Without yielding, the chain holds the loop for all of it.
+    expect(longestStall).toBeLessThan(CHAIN_MS * STALL_SHARE);
     const stats = db.stats().reads;
     expect(stats.main + stats.pool).toBe(reads);
     expect(stats.main).toBeGreaterThan(stats.pool);
@@ -147,7 +158,7 @@ describe('reader threads', () => {
     const { reads, longestStall } = await awaitedChain(db, true);
     // Node's worker port handles up to 1,000 queued messages in one go: replies that came
     // back while the chain was still asking for the next read would keep the loop from turning.
-    expect(longestStall).toBeLessThan(60);
+    expect(longestStall).toBeLessThan(CHAIN_MS * STALL_SHARE);
     expect(db.stats().reads).toMatchObject({ main: 0, pool: reads });
   });
 
@@ -304,6 +315,32 @@ describe('reader threads', () => {
     expect(db.stats().reads.threads).toBe(0);
     const error = await rejection(db.kysely.selectFrom('items').selectAll().execute());
     expect(error.code).toBe('CLOSED');
+  });
+
+  it('a reader thread that dies fails the reads it held with IO_ERROR, and another takes its place', async () => {
+    const db = await withItems({}, 3);
+    const { ReaderPool } = await import('../../src/repo/reader-pool.js');
+    const { connectionSettingsOf } = await import('../../src/durability/connection-settings.js');
+    const settings = connectionSettingsOf(db.options);
+    const pool = await ReaderPool.start(
+      { path: db.path, encryptionKey: undefined, settings, nice: 0 },
+      1,
+      db.options.logger,
+    );
+    try {
+      // A message the thread cannot handle throws there, uncaught: the thread dies (as it
+      // would from a bug). Not worker.terminate(): terminating a thread inside a libsql call
+      // aborts the whole process (neon panics), measured.
+      pool.workers[0]!.postMessage({ op: 'reads', reads: null });
+      const held = pool.read('query', 'SELECT count(*) AS n FROM items', [], 1);
+      const error = await rejection(held);
+      expect(error.code).toBe('IO_ERROR');
+      const after = await pool.read('query', 'SELECT count(*) AS n FROM items', [], 1);
+      expect(after.result?.rows).toEqual([{ n: 3 }]);
+      expect(pool.threads).toBe(1);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('a script that reads on the threads and never calls close() still exits, with its writes kept', () => {
