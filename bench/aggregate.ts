@@ -187,3 +187,30 @@ export function headlineRatios(aggregates: readonly Aggregate[], slowDisk: boole
   }
   return ratios;
 }
+
+/**
+ * The mixed workload's target (issue 13): at 256 callers, walguard-full's write p50 and p99
+ * at most naive NORMAL's (its reads no longer crowd out the acknowledgements).
+ */
+export function mixedRatios(aggregates: readonly Aggregate[]): Ratio[] {
+  const at = (driver: DriverName) =>
+    aggregates.find(
+      (a) => a.group === 'mixed' && a.driver === driver && a.callers === 256 && a.reps > 0,
+    );
+  const wg = at('walguard-full');
+  const naive = at('naive-client-normal');
+  if (wg === undefined || naive === undefined) return [];
+  return (['writeP50', 'writeP99'] as const).map((field) => {
+    const limit = naive[field].median;
+    return {
+      name: `walguard-full write ${field === 'writeP50' ? 'p50' : 'p99'}, mixed 90/10 at 256 callers`,
+      value: wg[field].median,
+      low: wg[field].min,
+      high: wg[field].max,
+      target: { op: '<=', value: limit },
+      met: wg[field].median <= limit,
+      unit: 'ms',
+      detail: `naive-client-normal's ${field === 'writeP50' ? 'p50' : 'p99'} ${limit.toFixed(1)} ms`,
+    } satisfies Ratio;
+  });
+}

@@ -11,9 +11,9 @@
 import { performance } from 'node:perf_hooks';
 import type { Generated } from 'kysely';
 import { openDatabase } from '../src/index.js';
+import { printResult, runAsChild } from './child.js';
 import { MEMORY, type MemoryResult } from './memory.js';
 import { CACHE_SIZE_KIB } from './settings.js';
-import { RESULT_MARKER } from './trial-types.js';
 import { databaseFile, makePayloads, measureFsync } from './workload.js';
 
 interface BenchDB {
@@ -77,13 +77,7 @@ async function main(): Promise<void> {
     deferredErrors: s.deferredErrors,
     fsyncMs,
   };
-  process.stdout.write(`${RESULT_MARKER}${JSON.stringify(result)}\n`);
+  printResult(result);
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-    process.exit(1);
-  },
-);
+runAsChild(main);

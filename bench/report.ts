@@ -2,7 +2,7 @@
  * Renders a run as markdown: what ran where, the headline table and its ratios against their
  * targets, the full-mode matrices, where a peer beats walguard, and failures.
  */
-import type { Aggregate, Ratio, Spread } from './aggregate.js';
+import { type Aggregate, mixedRatios, type Ratio, type Spread } from './aggregate.js';
 import { BULK_DRIVERS, HEADLINE, MIXED, ROW_BYTES } from './plan.js';
 import { DRIVER_NAMES, type DriverName } from './trial-types.js';
 
@@ -28,10 +28,10 @@ export interface RunMeta {
   totalSeconds: number;
 }
 
-const ms = (x: number): string =>
+export const ms = (x: number): string =>
   Number.isNaN(x) ? '—' : x < 1 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0);
 
-const rate = (x: number): string => {
+export const rate = (x: number): string => {
   if (Number.isNaN(x)) return '—';
   if (x >= 100_000) return `${(x / 1000).toFixed(0)}k`;
   if (x >= 1000) return `${(x / 1000).toFixed(1)}k`;
@@ -41,14 +41,14 @@ const rate = (x: number): string => {
 const rateSpread = (s: Spread): string => `${rate(s.median)} (${rate(s.min)}–${rate(s.max)})`;
 
 /** Two decimals below 10, so that a ratio just short of its target never prints as the target. */
-const ratio = (x: number): string =>
+export const ratio = (x: number): string =>
   x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
 
 const bytes = (b: number): string => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
 
 const isBulk = (d: DriverName) => BULK_DRIVERS.includes(d);
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
@@ -260,7 +260,11 @@ export function renderReport(meta: RunMeta, aggregates: Aggregate[], ratios: Rat
       ...writes,
     );
   const mixed = mixedTable(aggregates);
-  if (mixed.length > 0) lines.push('## Mixed reads and writes', '', ...mixed);
+  if (mixed.length > 0) {
+    lines.push('## Mixed reads and writes', '', ...mixed);
+    const targets = mixedRatios(aggregates);
+    if (targets.length > 0) lines.push(ratioTable(targets), '');
+  }
   const notes = aggregates.filter(
     (a) => a.notes.length > 0 && (a.group === 'headline' || a.group === 'mixed'),
   );

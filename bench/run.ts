@@ -10,7 +10,8 @@
  *   --fsync-delay-us N   the slow-disk delay (default 5000 µs, a laptop SSD flush)
  *   --reps N             repetitions of each trial (default 3)
  *   --only a,b           only these drivers; `memory` names the memory scenario (`--only memory`
- *                        runs it alone, saved as <date>-memory[-slow-disk])
+ *                        runs it alone, saved as <date>-memory[-slow-disk]), `reads` the read
+ *                        suite (`--only reads`: saved as <date>-reads)
  *   --label NAME         the results' file name label (default quick|full[-slow-disk])
  *   --check              exit 1 when a headline target is missed (a failed trial always does)
  *   --no-save            print the report without writing bench/results/
@@ -21,10 +22,13 @@
  * Repetitions are interleaved (every scenario once, then again), so that drift in the
  * machine's load spreads over all peers. The report is printed and written, with the raw
  * results, to bench/results/<date>-<label>.md and .json, and a full run's chart (rows/s against
- * callers, `bench/chart.ts`) to <date>-<label>.svg. A full run ends with the memory scenario
- * (`bench/memory.ts`): 1,000,000 deferred 1 KiB units in a fresh process, peak RSS against a bound.
+ * callers, `bench/chart.ts`) to <date>-<label>.svg. After the write trials comes the read suite
+ * (`bench/reads/suite.ts`: heavy reads beside writes, point reads, recall, and tinybench
+ * micro-benchmarks; `--quick` runs its heavy-read trials only, once each; not on the slow
+ * disk). A full run ends with the memory scenario (`bench/memory.ts`): 1,000,000 deferred 1 KiB
+ * units in a fresh process, peak RSS against a bound.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,14 +36,16 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type Aggregate, aggregate, headlineRatios, type TrialRecord } from './aggregate.js';
 import { writeChart } from './chart.js';
+import { runChild } from './child.js';
 import { betterSqlite3Available, betterSqlite3Version } from './drivers/better-sqlite3-driver.js';
 import { MEMORY, type MemoryResult, renderMemory, renderMemoryHeader } from './memory.js';
 import { buildPlan, type Scenario } from './plan.js';
+import { renderReads } from './reads/report.js';
+import { type ReadSuiteResult, runReadSuite } from './reads/suite.js';
 import { type RunMeta, renderReport } from './report.js';
 import {
   DRIVER_NAMES,
   type DriverName,
-  RESULT_MARKER,
   type TrialParams,
   type TrialResult,
 } from './trial-types.js';
@@ -64,6 +70,8 @@ interface Args {
   only: DriverName[] | undefined;
   /** Run the memory scenario: a full run, or `--only` naming `memory`. */
   memory: boolean;
+  /** Run the read suite: any run on the disk as it is, or `--only` naming `reads`. */
+  reads: boolean;
   label: string | undefined;
   check: boolean;
   save: boolean;
@@ -78,6 +86,7 @@ function parseArgs(argv: string[]): Args {
     reps: 3,
     only: undefined,
     memory: false,
+    reads: false,
     label: undefined,
     check: false,
     save: true,
@@ -111,11 +120,14 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--only': {
         const listed = value(i++, flag).split(',');
-        const names = listed.filter((n) => n !== 'memory');
+        const names = listed.filter((n) => n !== 'memory' && n !== 'reads');
         args.memory = listed.includes('memory');
+        args.reads = listed.includes('reads');
         for (const n of names) {
           if (!DRIVER_NAMES.includes(n as DriverName)) {
-            fail(`Unknown driver \`${n}\` in --only; known: ${DRIVER_NAMES.join(', ')}, memory`);
+            fail(
+              `Unknown driver \`${n}\` in --only; known: ${DRIVER_NAMES.join(', ')}, memory, reads`,
+            );
           }
         }
         args.only = names as DriverName[];
@@ -137,7 +149,10 @@ function parseArgs(argv: string[]): Args {
         fail(`Unknown option \`${flag}\` (see the header of bench/run.ts)`);
     }
   }
-  if (args.only === undefined) args.memory = !args.quick;
+  if (args.only === undefined) {
+    args.memory = !args.quick;
+    args.reads = !args.slowDisk;
+  }
   return args;
 }
 
@@ -193,42 +208,6 @@ function childEnv(dir: string, args: Args, shim: string | undefined): NodeJS.Pro
     env.WALREC_FSYNC_DELAY_US = String(args.fsyncDelayUs);
   }
   return env;
-}
-
-/**
- * Runs `node --import tsx <scriptArgs>` from the repository root with `env`, killed after
- * `timeoutMs`; resolves with the JSON of its result line (`RESULT_MARKER`), or why there is none.
- */
-async function runChild<T>(
-  scriptArgs: string[],
-  env: NodeJS.ProcessEnv,
-  timeoutMs: number,
-): Promise<{ value: T } | { error: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...scriptArgs], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  clearTimeout(timer);
-  const line = stdout.split('\n').find((l) => l.startsWith(RESULT_MARKER));
-  if (code !== 0 || line === undefined) {
-    const why =
-      code === null
-        ? `killed after ${timeoutMs} ms`
-        : `exit code ${code}${line === undefined ? ' and no result line' : ''}`;
-    return { error: `${why}: ${stderr.trim().split('\n').slice(-3).join(' / ')}` };
-  }
-  return { value: JSON.parse(line.slice(RESULT_MARKER.length)) as T };
 }
 
 /** Runs one trial in a fresh process on a fresh database. */
@@ -330,10 +309,11 @@ async function main(): Promise<void> {
   const shim = args.slowDisk ? ensureShim() : undefined;
   const fsyncDelayUs = args.slowDisk ? args.fsyncDelayUs : 0;
   const plan = buildPlan({ quick: args.quick, fsyncDelayUs }, drivers);
-  const memoryOnly = plan.length === 0 && args.memory;
+  const memoryOnly = plan.length === 0 && args.memory && !args.reads;
+  const readsOnly = plan.length === 0 && args.reads && !args.memory;
   const label =
     args.label ??
-    `${memoryOnly ? 'memory' : args.quick ? 'quick' : 'full'}${args.slowDisk ? '-slow-disk' : ''}`;
+    `${memoryOnly ? 'memory' : readsOnly ? 'reads' : args.quick ? 'quick' : 'full'}${args.slowDisk ? '-slow-disk' : ''}`;
 
   const tmpBase = path.join(benchDir, 'results', 'tmp');
   fs.mkdirSync(tmpBase, { recursive: true });
@@ -356,6 +336,17 @@ async function main(): Promise<void> {
         `[${n}/${total}] rep ${rep} ${describe(scenario)}: ${summary} (${(outcome.wallMs / 1000).toFixed(1)} s)`,
       );
     }
+  }
+  let reads: ReadSuiteResult | undefined;
+  if (args.reads) {
+    log('bench: reads: the read suite (issue 13)');
+    reads = await runReadSuite({
+      quick: args.quick,
+      reps: args.reps,
+      tmpBase,
+      env: childEnv(tmpBase, args, undefined),
+      log,
+    });
   }
   let memory: { result?: MemoryResult; error?: string } | undefined;
   if (args.memory) {
@@ -409,7 +400,9 @@ async function main(): Promise<void> {
     skipped,
     totalSeconds: (performance.now() - runStarted) / 1000,
   };
-  let markdown = memoryOnly ? renderMemoryHeader(meta) : renderReport(meta, aggregates, ratios);
+  let markdown =
+    plan.length === 0 ? renderMemoryHeader(meta) : renderReport(meta, aggregates, ratios);
+  if (reads !== undefined) markdown = `${markdown.trimEnd()}\n\n${renderReads(reads)}`;
   if (memory !== undefined) {
     const section =
       memory.result === undefined
@@ -423,7 +416,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(`${base}.md`, `${markdown}\n`);
     fs.writeFileSync(
       `${base}.json`,
-      `${JSON.stringify({ meta, ratios, aggregates, trials: records, ...(memory === undefined ? {} : { memory }) }, null, 2)}\n`,
+      `${JSON.stringify({ meta, ratios, aggregates, trials: records, ...(reads === undefined ? {} : { reads }), ...(memory === undefined ? {} : { memory }) }, null, 2)}\n`,
     );
     log(`bench: wrote ${path.relative(root, base)}.md and .json`);
     if (!args.quick && plan.length > 0) {
@@ -433,6 +426,7 @@ async function main(): Promise<void> {
   }
   const failed =
     records.some((r) => r.error !== undefined) ||
+    (reads?.trials.some((t) => t.error !== undefined) ?? false) ||
     (memory !== undefined && memory.result?.ok !== true);
   const missed = ratios.some((r) => r.met === false);
   if (failed) log('bench: some trials failed (see the report)');

@@ -22,13 +22,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { printResult, runAsChild } from './child.js';
 import { loadDriver } from './drivers/load-driver.js';
 import { LatencyRecorder } from './latency.js';
 import { TimedSectionProfiler } from './timed-section-profiler.js';
 import {
   DRIVER_NAMES,
   type DriverName,
-  RESULT_MARKER,
   type TrialParams,
   type TrialResult,
 } from './trial-types.js';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   const file = databaseFile(dir);
   try {
     const result = await runTrial(name as DriverName, params, dir, file);
-    process.stdout.write(`${RESULT_MARKER}${JSON.stringify(result)}\n`);
+    printResult(result);
   } finally {
     if (ownDir) fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -169,10 +169,4 @@ async function runTrial(
   };
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-    process.exit(1);
-  },
-);
+runAsChild(main);

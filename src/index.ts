@@ -21,17 +21,20 @@ export {
   type WalguardErrorCode,
   type WalguardErrorDetails,
 } from './errors.js';
-export type { BackupOptions, CheckpointOptions } from './options.js';
+export type { BackupOptions, CheckpointOptions, ReaderOptions } from './options.js';
 export {
   defaultOptions,
+  defaultReaderThreads,
   type EncryptionOptions,
   type SynchronousLevel,
   type WalguardOptions,
 } from './options.js';
 export type { CheckpointMode } from './queue/protocol.js';
 export type { LatencySummary } from './queue/queue-stats.js';
+export { READER_THREAD_HINT, readOnReaderThread } from './repo/read-router.js';
 export * from './repo/stores.js';
 export { WalguardDialect } from './repo/walguard-dialect.js';
+export type { ReadStats } from './stats.js';
 export {
   type CheckLevel,
   type CheckpointEvent,

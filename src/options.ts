@@ -6,6 +6,7 @@
  * `INVALID_OPTION` and a message of the form
  * "Expected `maxBatchUnits` to be an integer >= 1, got `0` (number)".
  */
+import os from 'node:os';
 import path from 'node:path';
 import type { LogConfig } from 'kysely';
 import pino, { type Logger } from 'pino';
@@ -68,6 +69,8 @@ export interface WalguardOptions {
   backup?: BackupOptions;
   /** Checkpoints beyond SQLite's `wal_autocheckpoint`. */
   checkpoint?: CheckpointOptions;
+  /** Reads: the reader threads, and which reads run on the main thread. */
+  readers?: ReaderOptions;
   /** On SIGINT, SIGTERM or SIGHUP that nothing else listens to, close the database, then let the process exit as it would have; an app with its own handler for a signal owns shutdown (it calls `close()`). Default true. (`beforeExit` closes it either way, flushing deferred units.) */
   handleSignals?: boolean;
   /** How long a signal-triggered close may take before the process exits anyway, in ms (>= 1). Default 10000. */
@@ -106,6 +109,22 @@ export interface CheckpointOptions {
   walSizeLimitBytes?: number;
 }
 
+/**
+ * Reader options. Reads run on the main thread while they are cheap (measured per SQL text)
+ * and on reader threads — worker threads with a read connection each — when they are not,
+ * so that no read can freeze the process (see `repo/read-router.ts`).
+ */
+export interface ReaderOptions {
+  /** Reader threads, integer from 1 to 64. Default: the machine's cores minus one, from 1 to 4 (`defaultReaderThreads()`). */
+  threads?: number;
+  /** A read whose measured cost (by SQL text) is at most this many µs runs on the main thread; costlier and not-yet-measured ones run on a reader thread. Integer >= 0 (0: every read on a reader thread), or Infinity (every read on the main thread, `readOnReaderThread` ones too, as before reader threads existed; streams still run on a reader thread). Default 250. */
+  mainThreadMaxUs?: number;
+  /** How long main-thread reads may hold one event-loop turn, in µs; past it the next read goes to a reader thread while the loop turns. Integer >= 0, or Infinity (never). Default 1000. */
+  turnBudgetUs?: number;
+  /** CPU niceness of the reader threads, integer from 0 (as the process) to 19 (lowest): they get the CPU the main thread and the writer leave over. Linux only (elsewhere threads share the process's priority). Default 10. */
+  nice?: number;
+}
+
 /** Options after defaults and validation; frozen. */
 export interface ResolvedOptions {
   /** Absolute path of the database file. */
@@ -130,6 +149,7 @@ export interface ResolvedOptions {
   readonly onCorruption: 'fail' | 'restore';
   readonly backup: Readonly<Required<BackupOptions>>;
   readonly checkpoint: Readonly<Required<CheckpointOptions>>;
+  readonly readers: Readonly<Required<ReaderOptions>>;
   readonly handleSignals: boolean;
   readonly shutdownTimeoutMs: number;
   readonly lockWaitMs: number;
@@ -164,6 +184,7 @@ export const defaultOptions = Object.freeze({
     intervalMs: 0,
   }),
   checkpoint: Object.freeze({ idleMs: 2000, walSizeLimitBytes: 64 * 1024 * 1024 }),
+  readers: Object.freeze({ mainThreadMaxUs: 250, turnBudgetUs: 1000, nice: 10 }),
   handleSignals: true,
   shutdownTimeoutMs: 10_000,
   lockWaitMs: 0,
@@ -195,6 +216,8 @@ const expectations: Record<string, string> = {
     'an object with optional `dir` (string), `keepLast` (integer >= 1), `keepDailyDays` (integer >= 0), `onOpen`, `beforeMigrations` (booleans), `intervalMs` (integer >= 0)',
   checkpoint:
     'an object with optional `idleMs` (integer >= 0) and `walSizeLimitBytes` (integer >= 65536)',
+  readers:
+    'an object with optional `threads` (integer from 1 to 64), `mainThreadMaxUs` and `turnBudgetUs` (integers >= 0, or Infinity), `nice` (integer from 0 to 19)',
   handleSignals: 'a boolean',
   shutdownTimeoutMs: 'an integer >= 1',
   lockWaitMs: 'an integer >= 0',
@@ -211,6 +234,10 @@ const expectations: Record<string, string> = {
   'backup.intervalMs': 'an integer >= 0',
   'checkpoint.idleMs': 'an integer >= 0',
   'checkpoint.walSizeLimitBytes': 'an integer >= 65536',
+  'readers.threads': 'an integer from 1 to 64',
+  'readers.mainThreadMaxUs': 'an integer >= 0 (µs), or Infinity',
+  'readers.turnBudgetUs': 'an integer >= 0 (µs), or Infinity',
+  'readers.nice': 'an integer from 0 to 19',
 };
 
 const int = (min: number) => z.number().int().min(min);
@@ -266,6 +293,14 @@ const schema = z.strictObject({
     .optional(),
   checkpoint: z
     .strictObject({ idleMs: int(0).optional(), walSizeLimitBytes: int(65536).optional() })
+    .optional(),
+  readers: z
+    .strictObject({
+      threads: int(1).max(64).optional(),
+      mainThreadMaxUs: z.union([int(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+      turnBudgetUs: z.union([int(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+      nice: int(0).max(19).optional(),
+    })
     .optional(),
   handleSignals: z.boolean().optional(),
   shutdownTimeoutMs: int(1).optional(),
@@ -410,6 +445,11 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       dir: path.resolve(o.backup?.dir ?? path.join(path.dirname(path.resolve(o.path)), 'backups')),
     }),
     checkpoint: Object.freeze({ ...defaultOptions.checkpoint, ...definedOnly(o.checkpoint ?? {}) }),
+    readers: Object.freeze({
+      threads: defaultReaderThreads(),
+      ...defaultOptions.readers,
+      ...definedOnly(o.readers ?? {}),
+    }),
     handleSignals: o.handleSignals ?? defaultOptions.handleSignals,
     shutdownTimeoutMs: o.shutdownTimeoutMs ?? defaultOptions.shutdownTimeoutMs,
     lockWaitMs: o.lockWaitMs ?? defaultOptions.lockWaitMs,
@@ -417,6 +457,15 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     kyselyLog: o.kyselyLog as LogConfig | undefined,
     migrations: o.migrations,
   });
+}
+
+/**
+ * The default number of reader threads: the cores left beside the main thread, from 1 to 4.
+ * The writer's thread and the main thread need cores of their own; measured on 2 cores, a
+ * second reader thread TODO.
+ */
+export function defaultReaderThreads(): number {
+  return Math.min(4, Math.max(1, os.availableParallelism() - 1));
 }
 
 /** Drops keys whose value is undefined, so they do not override defaults. */

@@ -64,6 +64,40 @@ export interface WalguardStats {
   lastCheck: CheckResult | undefined;
   /** Whether `fullfsync`/`checkpoint_fullfsync` are on (macOS only). */
   fullfsync: boolean;
-  /** The settings as read back from each connection at open. */
-  settings: { writer: SettingsReadBack; reader: SettingsReadBack };
+  /** Reads: where they ran, the reader threads' queue, and read latency. */
+  reads: ReadStats;
+  /** The settings as read back from each connection at open (`readerThreads`: one per reader thread). */
+  settings: {
+    writer: SettingsReadBack;
+    reader: SettingsReadBack;
+    readerThreads: SettingsReadBack[];
+  };
+}
+
+/** Where reads ran since open, and how long they took (see `repo/read-router.ts`). */
+export interface ReadStats {
+  /** Reads run on the main thread (cheap by their measured cost). */
+  main: number;
+  /** Reads run on a reader thread. */
+  pool: number;
+  /** Of those, cheap reads sent there because main-thread reads had used up the event-loop turn's budget (`readers.turnBudgetUs`). */
+  overflowed: number;
+  /** Reads run on the writer connection: selects inside interactive transactions. */
+  writer: number;
+  /** Streams opened (each on a reader thread). */
+  streams: number;
+  /** Reader threads running. */
+  threads: number;
+  /** Reads waiting for a free reader thread now. */
+  queueDepth: number;
+  /** Most reads waiting for a reader thread at once since open. */
+  maxQueueDepth: number;
+  /** SQL texts whose cost is measured (at most 4096). */
+  trackedStatements: number;
+  /** Of those, texts that run on a reader thread now (too slow for the main thread, or not yet measured). */
+  pooledStatements: number;
+  /** Statement time per main-thread read, in ms. */
+  mainLatencyMs: LatencySummary;
+  /** Call-to-result time per reader-thread read (queue wait and the hop included), in ms. */
+  poolLatencyMs: LatencySummary;
 }

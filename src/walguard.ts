@@ -1,7 +1,8 @@
 /**
  * `Walguard<DB>`: an open database, and the app's whole public surface.
  *
- * It owns the write queue, the writer worker's handle, the reader, and the Kysely instance,
+ * It owns the write queue, the writer worker's handle, the reads (the main thread's reader and
+ * the reader threads, `repo/read-router.ts`), and the Kysely instance,
  * and wires them together; the durability services around them (the open sequence and
  * recovery, integrity checks, checkpoints, backups, the process lock, shutdown) live in
  * `durability/`.
@@ -46,7 +47,7 @@ import {
   type MigrationsInput,
   runMigrations,
 } from './repo/migrations.js';
-import type { Reader } from './repo/reader.js';
+import type { ReadRouter } from './repo/read-router.js';
 import type { WalguardDialect } from './repo/walguard-dialect.js';
 import type { RouterPool } from './repo/walguard-executor.js';
 import type { WalguardStats } from './stats.js';
@@ -87,7 +88,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
   readonly #logger: Logger;
   readonly #queue: WriteQueue;
   readonly #client: WriterClient;
-  readonly #reader: Reader;
+  readonly #reads: ReadRouter;
   /** Set once `close()` was called; new work fails with `CLOSED`. */
   #closing: Promise<void> | undefined;
   /** The ticket taken by `close()`: work called before it is still accepted and drained. */
@@ -112,7 +113,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
     this.#opened = opened;
     this.#logger = options.logger;
     this.#client = opened.client;
-    this.#reader = opened.reader;
+    this.#reads = opened.reads;
     this.#queue = new WriteQueue(options, this.#client, (info) => this.#onBatch(info));
     this.#deferredFailures = new DeferredFailures(this.#logger, (e) => this.#report('deferred', e));
     const assertOpen = (ticket?: number) => this.#assertOpen(ticket);
@@ -120,7 +121,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
     this.orderingPlugin = new SubmissionOrderPlugin(this.#queue.tickets);
     const front = buildKyselyFront<DB>(
       {
-        reader: this.#reader,
+        reader: this.#reads,
         assertOpen: (ticket) => this.#assertOpen(ticket),
         ticketOf: (queryId) => this.orderingPlugin.ticketOf(queryId),
         submit: (statements, ticket) => this.#intake.submit(statements, true, ticket),
@@ -199,7 +200,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       // adopts migrations now) is backed up first.
       beforePending: backupFirst
         ? async (_pending, { firstRun }) => {
-            if (!firstRun || holdsUserTables(this.#reader)) await this.backup();
+            if (!firstRun || holdsUserTables(this.#reads.main)) await this.backup();
           }
         : undefined,
     });
@@ -256,10 +257,11 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
     return this.#checkpointer.run(mode, 'manual');
   }
 
-  /** Runs `quick_check` (default) or `integrity_check` on the reader connection. */
+  /** Runs `quick_check` (default) or `integrity_check` on a reader thread. */
   async check(level: CheckLevel = 'quick'): Promise<CheckResult> {
     this.#assertOpen();
-    return this.#checks.add(runIntegrityCheck(this.#reader, level, this.options.path, 'check'));
+    const { path } = this.options;
+    return this.#checks.add(await runIntegrityCheck(this.#reads, level, path, 'check'));
   }
 
   /**
@@ -291,6 +293,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       integrityChecks: this.#checks.checks,
       integrityFailures: this.#checks.failures,
       lastCheck: this.#checks.last,
+      reads: this.#reads.stats(),
       fullfsync: this.#opened.settings.writer.fullfsync === 1,
       settings: this.#opened.settings,
     };
@@ -321,7 +324,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       checkpointer: this.#checkpointer,
       backups: this.#backups,
       queue: this.#queue,
-      reader: this.#reader,
+      reads: this.#reads,
       client: this.#client,
       lock: this.#opened.lock,
       unregister: this.#unregisterShutdown,
@@ -363,7 +366,8 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
 
 /**
  * Opens (creating if needed) a walguard database at `options.path`: one writer connection in
- * a worker thread and one reader connection, each with every setting applied and read back.
+ * a worker thread, reader connections on the main thread and in reader threads, each with
+ * every setting applied and read back.
  */
 export function openDatabase<DB>(
   options: WalguardOptions | OptionsWithConfig,

@@ -9,6 +9,7 @@ import { listBackups } from '../durability/backups.js';
 import { connectionSettingsOf } from '../durability/connection-settings.js';
 import { inspectDatabaseFile } from '../durability/file-inspect.js';
 import { keyFilePath } from '../durability/key-file.js';
+import type { ResolvedOptions } from '../options.js';
 import type { CommandSpec } from './command.js';
 import { backupNameOf, fileFacts, probeLock, readWalHeader } from './database-facts.js';
 import { CliError, EXIT, errorCodeOf, exitCodeOf } from './exit-codes.js';
@@ -28,11 +29,13 @@ header (plaintext or encrypted, journal mode, page size), the settings as read b
 from a connection configured like walguard's, the schema version (user_version and
 each migration set applied), when the database file was last written (in WAL mode
 only a checkpoint writes it: that is the last checkpoint), the backups and the age of
-the newest, and whether another process holds the lock (with its pid).
+the newest, whether another process holds the lock (with its pid), and how the app's
+reads are configured to run (reader threads, and which reads stay on the main thread;
+a running app's counts of where its reads ran are in \`stats().reads\` and its metrics).
 
 Works while the app runs. Reading settings and schema needs the key of an encrypted
 database; without it the rest is still reported and the exit code says why.`,
-  json: '`database`, `files` (db, wal, shm, keyFile), `header`, `encrypted`, `lock`, `lastCheckpoint`, `settings`, `schema`, `pages`, `backups`, `problems`, and `error` when the database could not be read.',
+  json: '`database`, `files` (db, wal, shm, keyFile), `header`, `encrypted`, `lock`, `lastCheckpoint`, `settings`, `schema`, `pages`, `backups`, `readers` (threads, mainThreadMaxUs, turnBudgetUs, nice), `problems`, and `error` when the database could not be read.',
   exitCodes: [
     [EXIT.PROBLEM, 'the header has problems, or the WAL is past `checkpoint.walSizeLimitBytes`'],
     [EXIT.WRONG_KEY, 'the key does not open the database (the file facts are still reported)'],
@@ -139,6 +142,7 @@ database; without it the rest is still reported and the exit code says why.`,
                 bytes: newest.bytes,
               },
       },
+      readers: target.resolved.readers,
       problems,
     };
     let exitCode: number = problems.length > 0 ? EXIT.PROBLEM : EXIT.OK;
@@ -215,6 +219,7 @@ database; without it the rest is still reported and the exit code says why.`,
         ? `none in ${backupDir}`
         : `${backups.length} in ${backupDir}; newest ${formatAge((now - newest.takenAt.getTime()) / 1000)} (${newest.path}, ${formatBytes(newest.bytes)})`,
     ]);
+    rows.push(['reads', describeReaders(target.resolved.readers)]);
     let text = `${dbPath}\n${table(rows)}\n`;
     if (problems.length > 0) text += `problems:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`;
     if (failure !== undefined) {
@@ -223,3 +228,16 @@ database; without it the rest is still reported and the exit code says why.`,
     return { exitCode, data, text };
   },
 };
+
+/** The reader configuration in one line (the live counts are a running app's `stats().reads`). */
+function describeReaders(r: ResolvedOptions['readers']): string {
+  const threads = `${r.threads} reader thread${r.threads === 1 ? '' : 's'} (nice ${r.nice})`;
+  if (r.mainThreadMaxUs === Number.POSITIVE_INFINITY) {
+    return `${threads}; every read on the main thread (mainThreadMaxUs: Infinity), streams on the threads`;
+  }
+  const budget =
+    r.turnBudgetUs === Number.POSITIVE_INFINITY
+      ? 'no turn budget'
+      : `${r.turnBudgetUs} µs per event-loop turn`;
+  return `${threads}; reads measured at most ${r.mainThreadMaxUs} µs on the main thread (${budget}), the rest on the threads`;
+}

@@ -4,7 +4,7 @@
  *
  * Precedence, lowest first: defaults < the file < the environment < options in code. The
  * environment is read only when a configuration file is named, so an app that does not opt
- * in is never changed by a stray variable. `backup` and `checkpoint` merge key by key; every
+ * in is never changed by a stray variable. `backup`, `checkpoint` and `readers` merge key by key; every
  * other option given in code replaces the file's. Options whose value is `undefined` are
  * ignored, as `resolveOptions` ignores them.
  */
@@ -38,7 +38,7 @@ export function applyConfigFile(
     Object.entries(given).filter(([, v]) => v !== undefined),
   ) as Partial<WalguardOptions>;
   const merged: Record<string, unknown> = { ...file, ...defined };
-  for (const section of ['backup', 'checkpoint'] as const) {
+  for (const section of ['backup', 'checkpoint', 'readers'] as const) {
     if (file[section] !== undefined && defined[section] !== undefined) {
       merged[section] = { ...file[section], ...defined[section] };
     }

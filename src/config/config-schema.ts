@@ -223,6 +223,30 @@ export const configFields: readonly ConfigField[] = Object.freeze([
     doc: 'TRUNCATE checkpoint past this WAL size, in bytes. Default 67108864 (64 MiB).',
   },
   {
+    key: 'readers.threads',
+    kind: int(1, 64),
+    env: 'WALGUARD_READERS_THREADS',
+    doc: 'Reader threads (from 1 to 64). Default: the cores minus one, from 1 to 4.',
+  },
+  {
+    key: 'readers.mainThreadMaxUs',
+    kind: { type: 'integer', min: 0, infinity: true },
+    env: 'WALGUARD_READERS_MAIN_THREAD_MAX_US',
+    doc: 'Reads measured at most this many µs run on the main thread, or `.inf` (all). Default 250.',
+  },
+  {
+    key: 'readers.turnBudgetUs',
+    kind: { type: 'integer', min: 0, infinity: true },
+    env: 'WALGUARD_READERS_TURN_BUDGET_US',
+    doc: 'Main-thread reads per event-loop turn, in µs, or `.inf` (never yield). Default 1000.',
+  },
+  {
+    key: 'readers.nice',
+    kind: int(0, 19),
+    env: 'WALGUARD_READERS_NICE',
+    doc: 'CPU niceness of the reader threads (from 0 to 19; Linux). Default 10.',
+  },
+  {
     key: 'encryption.passphraseEnv',
     kind: { type: 'env-name' },
     env: undefined,
@@ -254,7 +278,12 @@ export const fieldsByKey: ReadonlyMap<string, ConfigField> = new Map(
 );
 
 /** The keys that hold a section (an object of nested keys). */
-export const sections: readonly string[] = Object.freeze(['backup', 'checkpoint', 'encryption']);
+export const sections: readonly string[] = Object.freeze([
+  'backup',
+  'checkpoint',
+  'readers',
+  'encryption',
+]);
 
 /** Environment variables that carry a secret value itself (never shown anywhere). */
 export const SECRET_ENV = Object.freeze({

@@ -298,8 +298,8 @@ function buildConfig(
 
   const get = (key: string) => values.get(key);
   const options: Record<string, unknown> = {};
-  const backup: Record<string, unknown> = {};
-  const checkpoint: Record<string, unknown> = {};
+  /** Nested keys by section (`backup`, `checkpoint`, `readers`). */
+  const nested: Record<string, Record<string, unknown>> = {};
   for (const field of configFields) {
     const s = get(field.key);
     if (s === undefined || field.key.startsWith('encryption.') || field.key === 'logLevel') {
@@ -308,11 +308,9 @@ function buildConfig(
     const value = field.kind.type === 'path' ? resolvePath(s) : s.value;
     const [head, tail] = field.key.split('.') as [string, string | undefined];
     if (tail === undefined) options[head] = value;
-    else if (head === 'backup') backup[tail] = value;
-    else checkpoint[tail] = value;
+    else nested[head] = { ...nested[head], [tail]: value };
   }
-  if (Object.keys(backup).length > 0) options.backup = backup;
-  if (Object.keys(checkpoint).length > 0) options.checkpoint = checkpoint;
+  Object.assign(options, nested);
   if (secret !== undefined) options.encryption = secret.encryption;
 
   // The one place that decides what openDatabase accepts (a placeholder path when the file

@@ -7,7 +7,9 @@
  * 2. One `setImmediate`: Kysely calls made before `close()` reach the queue a few microtasks
  *    after their call; this lets every one of them arrive.
  * 3. Drain the queue: every unit called before `close()`, critical and deferred, commits.
- * 4. Close the reader, so that its snapshot cannot keep the checkpoint from finishing.
+ * 4. Close the reads: every read queued or in flight on a reader thread finishes, open streams
+ *    end, then every read connection closes, so that no snapshot can keep the checkpoint from
+ *    finishing.
  * 5. `wal_checkpoint(TRUNCATE)`: the WAL's frames are copied into the database file, fsynced,
  *    and the WAL emptied. Its failure is logged, not thrown: everything acknowledged is
  *    already durable in the WAL, which the next open replays.
@@ -29,7 +31,7 @@ export interface ClosingParts {
   };
   backups: { stop(): Promise<void> };
   queue: { readonly pending: number; drain(): Promise<void> };
-  reader: { close(): void };
+  reads: { close(): Promise<void> };
   client: { close(): Promise<void> };
   lock: { release(): Promise<void> };
   /** Removes the database from signal and `beforeExit` handling. */
@@ -46,9 +48,9 @@ export async function closeSequence(parts: ClosingParts): Promise<void> {
   log.info({ pending: parts.queue.pending }, 'closing: draining the write queue');
   await parts.queue.drain();
   try {
-    parts.reader.close();
+    await parts.reads.close();
   } catch (error) {
-    log.warn({ err: error }, 'closing the reader failed');
+    log.warn({ err: error }, 'closing the readers failed');
   }
   try {
     const result = await parts.checkpointer.run('TRUNCATE', 'close');

@@ -26,12 +26,12 @@ export interface CheckResult {
   durationMs: number;
 }
 
-/** The one call a check needs from a connection. */
+/** The one call a check needs from a connection (here or on a reader thread). */
 export interface RawRowSource {
   /** Runs a PRAGMA and returns its rows as arrays of values. */
-  rawRows(sql: string): unknown[][];
+  rawRows(sql: string): unknown[][] | Promise<unknown[][]>;
   /** For a `full` check: one message per column holding TEXT that is not UTF-8. */
-  invalidText?(): string[];
+  invalidText?(): string[] | Promise<string[]>;
 }
 
 /** The PRAGMA a level runs. */
@@ -43,17 +43,19 @@ export function checkPragma(level: CheckLevel): string {
  * Runs the check on `source` and publishes it (`walguard:integrity`, and
  * `walguard:corruption` when it failed on demand). `trigger` says why it ran.
  */
-export function runIntegrityCheck(
+export async function runIntegrityCheck(
   source: RawRowSource,
   level: CheckLevel,
   path: string,
   trigger: 'open' | 'check',
-): CheckResult {
+): Promise<CheckResult> {
   const started = performance.now();
-  const checked = source.rawRows(`PRAGMA ${checkPragma(level)}(100)`).map((r) => String(r[0]));
+  const rows = await source.rawRows(`PRAGMA ${checkPragma(level)}(100)`);
+  const checked = rows.map((r) => String(r[0]));
   const damaged = !(checked.length === 1 && checked[0] === 'ok');
   // Text that is not UTF-8 (reads return it as bytes): on a `full` check on demand, not at open.
-  const invalidText = level === 'full' && trigger === 'check' ? (source.invalidText?.() ?? []) : [];
+  const invalidText =
+    level === 'full' && trigger === 'check' ? ((await source.invalidText?.()) ?? []) : [];
   const messages = damaged
     ? [...checked, ...invalidText]
     : invalidText.length > 0

@@ -1,7 +1,7 @@
 /**
  * The open sequence: take the process lock → inspect the file → resolve the key → start the
- * writer (its worker applies and reads back every setting) → open the reader (same) → the
- * integrity check. On `CORRUPT` with `onCorruption: 'restore'`, the damaged files are
+ * writer (its worker applies and reads back every setting) → start the reader threads and
+ * open the main thread's reader (each connection the same) → the integrity check. On `CORRUPT` with `onCorruption: 'restore'`, the damaged files are
  * quarantined, the newest good backup is restored (`recovery.ts`), and the sequence runs once
  * more.
  *
@@ -14,14 +14,17 @@
  * - Every connection opened here is closed again when a later step fails, and the lock is
  *   released.
  * - The integrity check runs on the reader before anyone can write: a damaged file is
- *   reported (or restored) before the app's first write could make it worse.
+ *   reported (or restored) before the app's first write could make it worse. The reader
+ *   threads start meanwhile (their connections open in parallel with the check).
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { isWalguardError, WalguardError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { WriterClient } from '../queue/writer-client.js';
+import { ReadRouter } from '../repo/read-router.js';
 import { Reader } from '../repo/reader.js';
+import { ReaderPool } from '../repo/reader-pool.js';
 import { openSqlite } from '../sqlite-types.js';
 import { connectionSettingsOf, type SettingsReadBack } from './connection-settings.js';
 import { inspectDatabaseFile } from './file-inspect.js';
@@ -34,10 +37,14 @@ import { publishCorruption, type RecoveryInfo, restoreNewestBackup } from './rec
 export interface OpenedConnections {
   /** The writer worker's handle. */
   client: WriterClient;
-  /** The reader connection. */
-  reader: Reader;
+  /** The reads: the main thread's reader and the reader threads. */
+  reads: ReadRouter;
   /** The settings as read back from each connection. */
-  settings: { writer: SettingsReadBack; reader: SettingsReadBack };
+  settings: {
+    writer: SettingsReadBack;
+    reader: SettingsReadBack;
+    readerThreads: SettingsReadBack[];
+  };
   /** The key in force (never logged), for backups. */
   encryptionKey: string | undefined;
   /** Set when the database was damaged and a backup was restored. */
@@ -96,6 +103,19 @@ async function openOnce(options: ResolvedOptions): Promise<Omit<OpenedConnection
   const encryptionKey = resolved.key;
   let client: WriterClient;
   let writer: SettingsReadBack;
+  // The reader threads load their code while the writer starts, and open their connections
+  // once it is up (it puts a new file in WAL mode first).
+  let writerUp!: (up: boolean) => void;
+  const poolStart = ReaderPool.start(
+    { path: options.path, encryptionKey, settings, nice: options.readers.nice },
+    options.readers.threads,
+    options.logger.child({ component: 'readers' }),
+    new Promise<boolean>((resolve) => {
+      writerUp = resolve;
+    }),
+  );
+  // Observed at once: a failure is handled below, after the reader's own steps.
+  poolStart.catch(() => {});
   try {
     ({ client, settings: writer } = await WriterClient.start(
       {
@@ -107,10 +127,14 @@ async function openOnce(options: ResolvedOptions): Promise<Omit<OpenedConnection
       options.logger.child({ component: 'writer' }),
     ));
   } catch (error) {
+    writerUp(false);
+    await poolStart.catch(() => {});
     throw explainOpenError(error, resolved, options);
   }
+  writerUp(true);
   log.info({ step: 'writer', settings: writer }, 'writer connection open, settings verified');
   let reader: Reader | undefined;
+  let pool: ReaderPool | undefined;
   try {
     const db = await openSqlite(options.path, encryptionKey === undefined ? {} : { encryptionKey });
     reader = new Reader(db, settings);
@@ -120,7 +144,7 @@ async function openOnce(options: ResolvedOptions): Promise<Omit<OpenedConnection
     );
     if (options.integrityCheck !== 'off') {
       const level = options.integrityCheck;
-      const result = runIntegrityCheck(reader, level, options.path, 'open');
+      const result = await runIntegrityCheck(reader, level, options.path, 'open');
       log.info({ step: 'integrity', check: level, ok: result.ok }, 'integrity checked'); // `level` is pino's
       if (!result.ok) {
         throw new WalguardError(
@@ -130,19 +154,29 @@ async function openOnce(options: ResolvedOptions): Promise<Omit<OpenedConnection
         );
       }
     }
+    pool = await poolStart;
+    log.info(
+      { step: 'readers', threads: pool.threads, settings: pool.settings[0] },
+      'reader threads open, settings verified on each',
+    );
   } catch (error) {
     try {
       reader?.close();
     } catch {
       // Closing a reader on a damaged file is best effort; the error below is what matters.
     }
+    await poolStart.then(
+      (started) => started.close(),
+      () => {},
+    );
     await client.close();
     throw explainOpenError(error, resolved, options);
   }
+  const reads = new ReadRouter(reader, pool, options.readers);
   return {
     client,
-    reader,
-    settings: { writer, reader: reader.settings },
+    reads,
+    settings: { writer, reader: reader.settings, readerThreads: pool.settings },
     encryptionKey,
     recovery: undefined,
   };

@@ -16,6 +16,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BackupResult } from '../durability/backups.js';
+import type { LatencySummary } from '../queue/queue-stats.js';
 import type { CheckpointEvent, CommitEvent, WalguardEvents, WalguardStats } from '../walguard.js';
 import { type ChannelMessages, subscribe } from './channels.js';
 
@@ -59,27 +60,33 @@ const DURATION_BUCKETS = [
 /** Default batch size buckets, in units (the default `maxBatchUnits` is 1024). */
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
-/** Counters read from `stats()`: metric suffix, help, field. */
-const STAT_COUNTERS: readonly [string, string, keyof WalguardStats][] = [
-  ['commits_total', 'Write transactions committed.', 'commits'],
+/** Counters read from `stats()`: metric suffix, help, value. */
+const STAT_COUNTERS: readonly [string, string, (s: WalguardStats) => number][] = [
+  ['commits_total', 'Write transactions committed.', (s) => s.commits],
   [
     'relaxed_commits_total',
     'Deferred-only commits made without their own fsync.',
-    'relaxedCommits',
+    (s) => s.relaxedCommits,
   ],
-  ['units_total', 'Write units acknowledged.', 'units'],
-  ['failed_units_total', 'Write units rejected.', 'failedUnits'],
-  ['failed_batches_total', 'Batches that failed as a whole.', 'failedBatches'],
-  ['deferred_units_total', 'Deferred units applied.', 'deferredUnits'],
-  ['deferred_errors_total', 'Deferred units that failed.', 'deferredErrors'],
-  ['queue_full_total', 'Callers turned away with QUEUE_FULL.', 'queueFull'],
-  ['checkpoints_total', 'Checkpoints run by walguard.', 'checkpoints'],
+  ['units_total', 'Write units acknowledged.', (s) => s.units],
+  ['failed_units_total', 'Write units rejected.', (s) => s.failedUnits],
+  ['failed_batches_total', 'Batches that failed as a whole.', (s) => s.failedBatches],
+  ['deferred_units_total', 'Deferred units applied.', (s) => s.deferredUnits],
+  ['deferred_errors_total', 'Deferred units that failed.', (s) => s.deferredErrors],
+  ['queue_full_total', 'Callers turned away with QUEUE_FULL.', (s) => s.queueFull],
+  ['checkpoints_total', 'Checkpoints run by walguard.', (s) => s.checkpoints],
   [
     'checkpoints_blocked_total',
     'Checkpoints a reader kept from finishing (an old snapshot).',
-    'checkpointsBlocked',
+    (s) => s.checkpointsBlocked,
   ],
-  ['backups_total', 'Backups written since open.', 'backups'],
+  ['backups_total', 'Backups written since open.', (s) => s.backups],
+  ['read_streams_total', 'Streams opened (each on a reader thread).', (s) => s.reads.streams],
+  [
+    'reads_overflowed_total',
+    'Cheap reads sent to a reader thread because main-thread reads had used up the event-loop turn.',
+    (s) => s.reads.overflowed,
+  ],
 ];
 
 /** Gauges read from `stats()`. */
@@ -100,23 +107,42 @@ const STAT_GAUGES: readonly [string, string, (s: WalguardStats) => number][] = [
     'Duration of the last checkpoint walguard ran (0: none).',
     (s) => (s.lastCheckpoint === undefined ? 0 : s.lastCheckpoint.durationMs / 1000),
   ],
+  ['reader_threads', 'Reader threads running.', (s) => s.reads.threads],
+  ['read_queue_depth', 'Reads waiting for a free reader thread.', (s) => s.reads.queueDepth],
+  [
+    'read_queue_depth_max',
+    'Most reads waiting for a reader thread at once since open.',
+    (s) => s.reads.maxQueueDepth,
+  ],
 ];
 
-/** Recent-window percentiles of `stats()`: metric suffix, help, field, scale. */
-const STAT_QUANTILES: readonly [string, string, keyof WalguardStats, number][] = [
+/** Recent-window percentiles of `stats()`: metric suffix, help, summary, scale. */
+const STAT_QUANTILES: readonly [string, string, (s: WalguardStats) => LatencySummary, number][] = [
   [
     'commit_latency_recent_seconds',
     'BEGIN-to-COMMIT time per batch over the last 4096 batches.',
-    'commitLatencyMs',
+    (s) => s.commitLatencyMs,
     1 / 1000,
   ],
   [
     'ack_latency_recent_seconds',
     'Submission-to-acknowledgement time per critical unit over the last 4096 units.',
-    'ackLatencyMs',
+    (s) => s.ackLatencyMs,
     1 / 1000,
   ],
-  ['batch_size_recent_units', 'Units per batch over the last 4096 batches.', 'batchSize', 1],
+  ['batch_size_recent_units', 'Units per batch over the last 4096 batches.', (s) => s.batchSize, 1],
+  [
+    'main_thread_read_latency_recent_seconds',
+    'Statement time per read run on the main thread, over the last 4096.',
+    (s) => s.reads.mainLatencyMs,
+    1 / 1000,
+  ],
+  [
+    'reader_thread_read_latency_recent_seconds',
+    'Call-to-result time per read run on a reader thread (queue and hop included), over the last 4096.',
+    (s) => s.reads.poolLatencyMs,
+    1 / 1000,
+  ],
 ];
 
 interface Watched {
@@ -149,7 +175,7 @@ export class PrometheusExporter {
     const registers = [registry];
     const watched = () => [...this.#watched.values()];
 
-    for (const [suffix, help, field] of STAT_COUNTERS) {
+    for (const [suffix, help, read] of STAT_COUNTERS) {
       new Counter({
         name: p + suffix,
         help,
@@ -157,10 +183,25 @@ export class PrometheusExporter {
         registers,
         collect() {
           this.reset();
-          for (const w of watched()) this.inc({ database: w.name }, Number(w.db.stats()[field]));
+          for (const w of watched()) this.inc({ database: w.name }, read(w.db.stats()));
         },
       });
     }
+    new Counter({
+      name: `${p}reads_total`,
+      help: 'Reads answered, by where they ran: main (the main thread), reader (a reader thread), writer (inside an interactive transaction).',
+      labelNames: ['database', 'ran_on'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of watched()) {
+          const r = w.db.stats().reads;
+          this.inc({ database: w.name, ran_on: 'main' }, r.main);
+          this.inc({ database: w.name, ran_on: 'reader' }, r.pool);
+          this.inc({ database: w.name, ran_on: 'writer' }, r.writer);
+        }
+      },
+    });
     for (const [suffix, help, read] of STAT_GAUGES) {
       new Gauge({
         name: p + suffix,
@@ -173,7 +214,7 @@ export class PrometheusExporter {
         },
       });
     }
-    for (const [suffix, help, field, scale] of STAT_QUANTILES) {
+    for (const [suffix, help, summary, scale] of STAT_QUANTILES) {
       new Gauge({
         name: p + suffix,
         help,
@@ -182,7 +223,7 @@ export class PrometheusExporter {
         collect() {
           this.reset();
           for (const w of watched()) {
-            const s = w.db.stats()[field] as WalguardStats['commitLatencyMs'];
+            const s = summary(w.db.stats());
             if (s.samples === 0) continue;
             for (const [q, v] of [
               ['0.5', s.p50],

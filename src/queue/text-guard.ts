@@ -153,10 +153,12 @@ function rewriteReturningList(
  * string (not UTF-8, or holding a NUL), with the count; `rows` runs SQL and returns raw rows.
  * Reads every row of every table: for `check('full')`, never at open.
  */
-export function invalidTextReport(rows: (sql: string) => unknown[][]): string[] {
-  const columns = rows(
+export async function invalidTextReport(
+  rows: (sql: string) => unknown[][] | Promise<unknown[][]>,
+): Promise<string[]> {
+  const columns = (await rows(
     `SELECT m.name, p.name FROM sqlite_schema AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND m.sql NOT LIKE 'CREATE VIRTUAL %' AND NOT ${invalidTextSql('m.name')} AND NOT ${invalidTextSql('p.name')} ORDER BY m.name, p.cid`,
-  ) as [string, string][];
+  )) as [string, string][];
   const byTable = new Map<string, string[]>();
   for (const [table, column] of columns) {
     const list = byTable.get(table) ?? [];
@@ -168,9 +170,9 @@ export function invalidTextReport(rows: (sql: string) => unknown[][]): string[] 
     const counts = names.map(
       (c) => `count(*) FILTER (WHERE ${invalidTextSql(quoteIdentifier(c))})`,
     );
-    const [found] = rows(
+    const [found] = (await rows(
       `SELECT ${counts.join(', ')} FROM ${quoteIdentifier(table)}`,
-    ) as number[][];
+    )) as number[][];
     names.forEach((column, i) => {
       const n = Number(found?.[i] ?? 0);
       if (n > 0) {

@@ -6,12 +6,11 @@
  * `IO_ERROR` and so is every later one: a unit is never reported durable without a reply
  * from the worker saying its COMMIT returned.
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { SettingsReadBack } from '../durability/connection-settings.js';
 import { fromWireError, WalguardError } from '../errors.js';
+import { firstMessage, spawnWorker } from '../spawn-worker.js';
 import type {
   BatchReply,
   CheckpointMode,
@@ -29,24 +28,6 @@ import { decodeReply, encodeBatch } from './wire-batch.js';
 import type { TxListener, WriterPort } from './writer-port.js';
 
 export type { TxListener } from './writer-port.js';
-
-/**
- * Starts the worker from the built JavaScript, or — when walguard runs from its TypeScript
- * sources (tests, benchmarks) — through a tiny bootstrap that registers tsx (a dev
- * dependency) first: Node 20 workers do not inherit the parent's module hooks.
- */
-function spawnWorker(init: WorkerInit): Worker {
-  const entry = new URL('./writer-worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return new Worker(entry, { workerData: init });
-  const tsEntry = new URL('./writer-worker.ts', import.meta.url).href;
-  // The ESM build of tsx's API sits beside the CommonJS one that require.resolve finds.
-  const tsxApi = createRequire(import.meta.url)
-    .resolve('tsx/esm/api')
-    .replace(/\.cjs$/, '.mjs');
-  const tsx = pathToFileURL(tsxApi).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(tsEntry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: init });
-}
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
@@ -74,15 +55,8 @@ export class WriterClient implements WriterPort {
     init: WorkerInit,
     logger: Logger,
   ): Promise<{ client: WriterClient; settings: SettingsReadBack }> {
-    const worker = spawnWorker(init);
-    const ready = await new Promise<WorkerReady>((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      worker.once('error', onError);
-      worker.once('message', (message: WorkerReady) => {
-        worker.off('error', onError);
-        resolve(message);
-      });
-    });
+    const worker = spawnWorker('writer-worker', import.meta.url, init);
+    const ready = await firstMessage<WorkerReady>(worker);
     if (ready.type === 'open-failed') {
       await worker.terminate();
       throw fromWireError(ready.error);

@@ -22,6 +22,10 @@
  * table, it scans the filtered rows instead (exact). `exact: true` always scans: exact results,
  * cost linear in the table.
  *
+ * Threads. Every read of a search runs on a reader thread (`readOnReaderThread`), never on
+ * the main thread: a vector search or a scan of thousands of embeddings takes milliseconds
+ * (hundreds at 100k memories), and the app's event loop must not wait for it.
+ *
  * Deferral. Recording an access (`last_accessed_at`, `access_count`) is the write an app makes
  * on every recall; losing the last `deferredFlushMs` of them in a power cut is harmless, and
  * paying an fsync for each is not. So `recordAccess()` (and `recall()`) queue it with
@@ -36,6 +40,7 @@ import { type ColumnType, type Generated, type Kysely, sql } from 'kysely';
 import { WalguardError } from '../errors.js';
 import type { Walguard } from '../walguard.js';
 import type { MigrationSet } from './migrations.js';
+import { readOnReaderThread } from './read-router.js';
 import {
   checkBytes,
   type Filter,
@@ -368,6 +373,7 @@ export class MemoryStore {
         .orderBy('distance')
         .orderBy('m.id')
         .limit(k)
+        .modifyEnd(readOnReaderThread)
         .execute();
       return rows.map(toScored);
     };
@@ -386,6 +392,7 @@ export class MemoryStore {
         .orderBy('distance')
         .orderBy('m.id')
         .limit(k)
+        .modifyEnd(readOnReaderThread)
         .execute();
       if (rows.length >= k || !filtered) return rows.map(toScored);
       // Too few candidates passed the filter. Widen; past WIDEN_ROUNDS, or once the index
@@ -401,7 +408,9 @@ export class MemoryStore {
     if (n === 0) return false;
     const { rows } = await sql<{ n: number }>`
       SELECT count(*) AS n FROM (
-        SELECT 1 FROM memories WHERE embedding IS NOT NULL LIMIT ${n})`.execute(this.#db.kysely);
+        SELECT 1 FROM memories WHERE embedding IS NOT NULL LIMIT ${n}) ${readOnReaderThread}`.execute(
+      this.#db.kysely,
+    );
     return Number(rows[0]!.n) < n;
   }
 

@@ -16,6 +16,8 @@ export interface ReadPort {
     params: readonly unknown[],
     chunkSize: number,
   ): Iterable<StatementResult> | AsyncIterable<StatementResult>;
+  /** Counts a read that ran on the writer instead (inside an interactive transaction). */
+  ranOnWriter?(): void;
 }
 
 /** What the Kysely driver needs from an open walguard database. */

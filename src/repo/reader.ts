@@ -115,7 +115,7 @@ export class Reader {
   }
 
   /** One message per column holding TEXT that is not UTF-8 (a full scan of every table). */
-  invalidText(): string[] {
+  invalidText(): Promise<string[]> {
     return invalidTextReport((sql) => this.rawRows(sql));
   }
 

@@ -6,8 +6,8 @@ import type { QueryBackend } from './query-backend.js';
 import { MUST_WRITE } from './reader.js';
 
 /**
- * A Kysely connection onto walguard. It is a router, not a socket: reads go to the reader
- * connection, statements that can modify the database go through the write queue as one
+ * A Kysely connection onto walguard. It is a router, not a socket: reads go to the reads'
+ * router (the main thread's reader or a reader thread, `read-router.ts`), statements that can modify the database go through the write queue as one
  * critical unit each, and inside a transaction everything goes to the writer.
  *
  * Routing by Kysely's operation tree: a `SelectQueryNode`, and the EXPLAIN of any query, read;
@@ -70,6 +70,8 @@ export class WalguardConnection implements DatabaseConnection {
     const { sql, parameters, query } = compiledQuery;
     const statement = { sql, params: parameters };
     if (this.#tx !== undefined) {
+      // Inside an interactive transaction reads run on the writer too: they see its writes.
+      if (query?.kind === 'SelectQueryNode') this.#backend.reader.ranOnWriter?.();
       try {
         return asQueryResult<R>(await this.#tx.execute(statement));
       } catch (error) {
@@ -101,7 +103,7 @@ export class WalguardConnection implements DatabaseConnection {
     const { sql, parameters, query } = compiledQuery;
     if (this.#tx !== undefined || query?.kind !== 'SelectQueryNode') {
       // Inside a transaction the rows come from the writer in one piece (a transaction is
-      // bounded by its timeout anyway); only plain selects stream from the reader.
+      // bounded by its timeout anyway); only plain selects stream, from a reader thread.
       if (this.#tx === undefined && query?.kind !== 'RawNode') {
         throw new Error("walguard streams only select queries (as Kysely's SQLite dialect does)");
       }

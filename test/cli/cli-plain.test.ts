@@ -73,6 +73,26 @@ describe('status, check, backup, backups and restore on a plaintext database', (
     expect(json.json.schema).toMatchObject({ tables: 1, migrations: [] });
   });
 
+  it('status shows how reads are configured to run, from the configuration file', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'app.db');
+    await makeDatabase(file, { rows: 1 });
+    const config = path.join(dir, 'walguard.yaml');
+    fs.writeFileSync(config, 'path: app.db\nreaders:\n  threads: 3\n  mainThreadMaxUs: 100\n');
+    const text = await walguard(['status', '--config', config]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /reads\s+3 reader threads \(nice 10\); reads measured at most 100 µs on the main thread \(1000 µs per event-loop turn\)/,
+    );
+    const json = await walguard(['status', '--config', config, '--json']);
+    expect(json.json.readers).toEqual({
+      threads: 3,
+      mainThreadMaxUs: 100,
+      turnBudgetUs: 1000,
+      nice: 10,
+    });
+  });
+
   it('check runs quick_check or integrity_check with --full, with progress on request', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'app.db');

@@ -227,6 +227,22 @@ describe('environment overrides', () => {
     expect(loaded.origins.path).toBe('WALGUARD_PATH');
   });
 
+  it('readers: the file and WALGUARD_READERS_* set the reader threads and routing', () => {
+    const loaded = parseConfig('readers:\n  threads: 3\n  mainThreadMaxUs: .inf\n', {
+      file: '/etc/app/walguard.yaml',
+      env: { WALGUARD_READERS_TURN_BUDGET_US: '500', WALGUARD_READERS_NICE: '0' },
+    });
+    expect(loaded.options).toEqual({
+      readers: {
+        threads: 3,
+        mainThreadMaxUs: Number.POSITIVE_INFINITY,
+        turnBudgetUs: 500,
+        nice: 0,
+      },
+    });
+    expect(problems(() => parse('readers:\n  threads: 0\n'))).toContain('readers.threads');
+  });
+
   it('a bad value names the variable; a near-miss variable name gets "did you mean"', () => {
     const message = problems(() =>
       readConfig(undefined, {

@@ -66,6 +66,35 @@ describe('Prometheus export', () => {
     }
   });
 
+  it('exports reads by where they ran, the reader threads and their queue, and read latency', async () => {
+    const exporter = new PrometheusExporter();
+    const db = await openTemp();
+    try {
+      exporter.watch(db, { name: 'app' });
+      for (let i = 0; i < 20; i++) await db.kysely.selectFrom('t').selectAll().execute();
+      await db.transaction(async (trx) => {
+        await trx.selectFrom('t').selectAll().execute();
+      });
+      const text = await exporter.metrics();
+      const reads = db.stats().reads;
+      expect(reads.main + reads.pool).toBe(20);
+      expect(value(text, 'walguard_reads_total{database="app",ran_on="main"}')).toBe(reads.main);
+      expect(value(text, 'walguard_reads_total{database="app",ran_on="reader"}')).toBe(reads.pool);
+      expect(value(text, 'walguard_reads_total{database="app",ran_on="writer"}')).toBe(1);
+      expect(value(text, 'walguard_reader_threads{database="app"}')).toBe(reads.threads);
+      expect(value(text, 'walguard_read_queue_depth{database="app"}')).toBe(0);
+      expect(
+        value(
+          text,
+          'walguard_reader_thread_read_latency_recent_seconds{database="app",quantile="1"}',
+        ),
+      ).toBeCloseTo(reads.poolLatencyMs.max / 1000, 9);
+    } finally {
+      exporter.close();
+      await db.close();
+    }
+  });
+
   it('counts integrity, corruption, recovery and error events from the diagnostics channels', async () => {
     const registry = new Registry();
     const exporter = new PrometheusExporter({ registry, prefix: 'app_db_' });
