@@ -32,7 +32,11 @@ export type WalguardErrorCode =
   /** An option is invalid, or a setting did not read back as configured. */
   | 'INVALID_OPTION'
   /** An interactive transaction outlived `transactionTimeoutMs` and was rolled back. */
-  | 'TX_TIMEOUT';
+  | 'TX_TIMEOUT'
+  /** A unit holds a statement walguard cannot run for it (one that would end, start or escape its batch's transaction); nothing of the unit ran. */
+  | 'INVALID_ARGUMENT'
+  /** The call does not apply to this engine (e.g. `checkpoint()` on PostgreSQL); nothing was done. */
+  | 'UNSUPPORTED';
 
 /** Extra, code-specific facts attached to an error (e.g. the owner pid of a lock). */
 export type WalguardErrorDetails = Readonly<Record<string, unknown>>;
@@ -71,6 +75,41 @@ export class SqliteError extends Error {
   }
 }
 
+/**
+ * A unit's SQL failed on PostgreSQL; `code` is the SQLSTATE (`23505` for a unique violation),
+ * and the server's fields that name what failed are kept.
+ */
+export class PostgresError extends Error {
+  /** The SQLSTATE, e.g. `23505`. */
+  readonly code: string;
+  /** The server's DETAIL line, when it sent one. */
+  readonly detail: string | undefined;
+  /** The constraint that failed, when the server named one. */
+  readonly constraint: string | undefined;
+  /** The table, when the server named one. */
+  readonly table: string | undefined;
+  /** The column, when the server named one. */
+  readonly column: string | undefined;
+
+  constructor(message: string, code: string, fields: PostgresErrorFields = {}) {
+    super(message);
+    this.name = 'PostgresError';
+    this.code = code;
+    this.detail = fields.detail;
+    this.constraint = fields.constraint;
+    this.table = fields.table;
+    this.column = fields.column;
+  }
+}
+
+/** The fields of a PostgreSQL error walguard keeps. */
+export interface PostgresErrorFields {
+  detail?: string | undefined;
+  constraint?: string | undefined;
+  table?: string | undefined;
+  column?: string | undefined;
+}
+
 /** True for walguard's own errors, optionally of one code. */
 export function isWalguardError(error: unknown, code?: WalguardErrorCode): error is WalguardError {
   return error instanceof WalguardError && (code === undefined || error.code === code);
@@ -105,7 +144,13 @@ export function batchFatalCode(error: unknown): WalguardErrorCode | undefined {
 
 /** Converts an engine error into the error a caller receives for a failed unit. */
 export function toUnitError(error: unknown): Error {
-  if (error instanceof WalguardError || error instanceof SqliteError) return error;
+  if (
+    error instanceof WalguardError ||
+    error instanceof SqliteError ||
+    error instanceof PostgresError
+  ) {
+    return error;
+  }
   const e = error as EngineErrorLike | null;
   const message = typeof e?.message === 'string' ? e.message : String(error);
   const rawCode = typeof e?.rawCode === 'number' ? e.rawCode : undefined;
@@ -114,8 +159,8 @@ export function toUnitError(error: unknown): Error {
 
 /** A plain-data form of an error, to cross the worker-thread boundary. */
 export interface WireError {
-  /** `walguard` for WalguardError, `sqlite` for SqliteError. */
-  kind: 'walguard' | 'sqlite';
+  /** `walguard` for WalguardError, `sqlite` for SqliteError, `postgres` for PostgresError. */
+  kind: 'walguard' | 'sqlite' | 'postgres';
   /** The code (walguard code or SQLite code name). */
   code: string;
   /** SQLite's numeric code, for `sqlite` errors. */
@@ -126,6 +171,8 @@ export interface WireError {
   details?: WalguardErrorDetails | undefined;
   /** The underlying engine error's message and code, for `walguard` errors with a cause. */
   cause?: { message: string; code: string } | undefined;
+  /** PostgresError fields, for `postgres` errors. */
+  fields?: PostgresErrorFields | undefined;
 }
 
 /** Serializes an error for `postMessage`. */
@@ -143,6 +190,11 @@ export function toWireError(error: unknown): WireError {
           : { message: String(cause.message ?? cause), code: engineCode(cause) },
     };
   }
+  if (error instanceof PostgresError) {
+    const { detail, constraint, table, column } = error;
+    const fields = { detail, constraint, table, column };
+    return { kind: 'postgres', code: error.code, message: error.message, fields };
+  }
   const unit = toUnitError(error) as SqliteError;
   return { kind: 'sqlite', code: unit.code, rawCode: unit.rawCode, message: unit.message };
 }
@@ -157,5 +209,6 @@ export function fromWireError(wire: WireError): Error {
       details: wire.details,
     });
   }
+  if (wire.kind === 'postgres') return new PostgresError(wire.message, wire.code, wire.fields);
   return new SqliteError(wire.message, wire.code, wire.rawCode);
 }

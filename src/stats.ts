@@ -4,6 +4,7 @@ import type { SettingsReadBack } from './durability/connection-settings.js';
 import type { CheckResult } from './durability/integrity.js';
 import type { RecoveryInfo } from './durability/recovery.js';
 import type { CheckpointEvent } from './events.js';
+import type { PgSettingsReadBack } from './pg/pg-connection.js';
 import type { LatencySummary } from './queue/queue-stats.js';
 
 /** A snapshot of the database's counters. */
@@ -62,6 +63,8 @@ export interface WalguardStats {
   lastCheck: CheckResult | undefined;
   /** Whether `fullfsync`/`checkpoint_fullfsync` are on (macOS only). */
   fullfsync: boolean;
-  /** The settings as read back from each connection at open. */
-  settings: { writer: SettingsReadBack; reader: SettingsReadBack };
+  /** The settings as read back from each connection at open (PostgreSQL: from the writer's session and a reader's). */
+  settings:
+    | { writer: SettingsReadBack; reader: SettingsReadBack }
+    | { writer: PgSettingsReadBack; reader: PgSettingsReadBack };
 }

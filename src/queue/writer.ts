@@ -35,6 +35,7 @@ import {
 import { batchFatalCode, toWireError, WalguardError, type WireError } from '../errors.js';
 import { bindable, toObjects } from '../row-codec.js';
 import type { SqliteDatabase, SqliteStatement } from '../sqlite-types.js';
+import { requireActiveTx } from '../tx/active-tx.js';
 import type {
   CheckpointMode,
   CheckpointResult,
@@ -298,14 +299,7 @@ export class Writer {
   }
 
   #requireTx(txId: number): ActiveTx {
-    const tx = this.#activeTx;
-    if (tx === undefined || tx.txId !== txId) {
-      throw new WalguardError(
-        'TX_TIMEOUT',
-        'The transaction is no longer active: it timed out and was rolled back, or it already ended',
-      );
-    }
-    return tx;
+    return requireActiveTx(this.#activeTx, txId);
   }
 
   /** Rolls back the current unit (its savepoint, if it has one); escalates when the transaction itself is gone. */

@@ -14,7 +14,7 @@
 import type { Kysely, RootOperationNode, Transaction } from 'kysely';
 import type { InteractiveTransaction } from '../tx/interactive-transaction.js';
 import type { QueryBackend } from './query-backend.js';
-import { WalguardDialect } from './walguard-dialect.js';
+import { type Engine, WalguardDialect } from './walguard-dialect.js';
 import { type RouterPool, walguardKysely } from './walguard-executor.js';
 
 /** Begins an interactive transaction at `ticket` (0: on arrival), bounded by `timeoutMs`. */
@@ -40,6 +40,7 @@ export function buildKyselyFront<DB>(
   beginAt: BeginAt,
   stamp: (node: RootOperationNode, queryId: object) => void,
   migrationTimeoutMs: number,
+  engine: Engine = 'sqlite',
 ): KyselyFront<DB> {
   const plain: QueryBackend = { ...backend, beginTransaction: () => beginAt(0) };
   /** Tickets of `transaction()` calls whose transaction has not reached the driver yet, oldest first. */
@@ -53,17 +54,21 @@ export function buildKyselyFront<DB>(
       return beginAt(claim.ticket);
     },
   };
-  const txKysely = walguardKysely<DB>(new WalguardDialect(claiming), claiming, stamp).kysely;
-  const dialect = new WalguardDialect(plain);
+  const txKysely = walguardKysely<DB>(
+    new WalguardDialect(claiming, engine),
+    claiming,
+    stamp,
+  ).kysely;
+  const dialect = new WalguardDialect(plain, engine);
   const front = walguardKysely<DB>(dialect, plain, stamp);
   return {
     kysely: front.kysely,
     dialect,
     routers: front.pool,
-    migrationDialect: new WalguardDialect({
-      ...backend,
-      beginTransaction: () => beginAt(0, migrationTimeoutMs),
-    }),
+    migrationDialect: new WalguardDialect(
+      { ...backend, beginTransaction: () => beginAt(0, migrationTimeoutMs) },
+      engine,
+    ),
     transaction(ticket, fn) {
       const claim = { ticket, used: false };
       claims.push(claim);

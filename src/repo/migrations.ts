@@ -193,6 +193,9 @@ export async function runMigrations<DB>(
       for (let n = 0; n < pendingPerSet[i]!; n++) {
         const stepStarted = performance.now();
         const result: MigrationResultSet = await migrator.migrateUp();
+        // Another instance (PostgreSQL: several may start together) applied the rest of
+        // this set while this one waited for the migration lock.
+        if (result.error === undefined && (result.results?.length ?? 0) === 0) break;
         const done = result.results?.find((r) => r.status === 'Success');
         const failed = result.results?.find((r) => r.status === 'Error');
         if (result.error !== undefined || failed !== undefined || done === undefined) {
@@ -246,7 +249,9 @@ function migrationKysely<DB>(db: Walguard<DB>): Kysely<unknown> {
   const dialect: Dialect = {
     createDriver: () => base.createDriver(),
     createQueryCompiler: () => base.createQueryCompiler(),
-    createAdapter: () => new TransactionalSqliteAdapter(),
+    // PostgreSQL's own adapter already says true, and locks with pg_advisory_xact_lock.
+    createAdapter: () =>
+      base.engine === 'postgres' ? base.createAdapter() : new TransactionalSqliteAdapter(),
     createIntrospector: (k) => base.createIntrospector(k),
   };
   return new Kysely<unknown>({ dialect, plugins: [db.orderingPlugin] });

@@ -4,6 +4,9 @@ import {
   type DialectAdapter,
   type Driver,
   type Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
   type QueryCompiler,
   SqliteAdapter,
   SqliteIntrospector,
@@ -12,16 +15,23 @@ import {
 import type { QueryBackend } from './query-backend.js';
 import { WalguardDriver } from './walguard-driver.js';
 
+/** The engine a dialect speaks to. */
+export type Engine = 'sqlite' | 'postgres';
+
 /**
- * The Kysely `Dialect` behind `db.kysely`: SQLite's compiler, adapter and introspector with
- * walguard's driver. An app may build its own `Kysely<DB>` on it (with plugins such as
- * `CamelCasePlugin`); all such instances share the one write queue and reader.
+ * The Kysely `Dialect` behind `db.kysely`: the engine's compiler, adapter and introspector
+ * (SQLite's, or PostgreSQL's) with walguard's driver. An app may build its own `Kysely<DB>`
+ * on it (with plugins such as `CamelCasePlugin`); all such instances share the one write
+ * queue and reader.
  */
 export class WalguardDialect implements Dialect {
   readonly #backend: QueryBackend;
+  /** The engine whose SQL this dialect compiles. */
+  readonly engine: Engine;
 
-  constructor(backend: QueryBackend) {
+  constructor(backend: QueryBackend, engine: Engine = 'sqlite') {
     this.#backend = backend;
+    this.engine = engine;
   }
 
   /** Drivers created (one per Kysely instance built on this dialect). */
@@ -34,14 +44,15 @@ export class WalguardDialect implements Dialect {
   }
 
   createQueryCompiler(): QueryCompiler {
-    return new SqliteQueryCompiler();
+    return this.engine === 'postgres' ? new PostgresQueryCompiler() : new SqliteQueryCompiler();
   }
 
+  /** PostgreSQL's adapter also gives migrations their lock (`pg_advisory_xact_lock`). */
   createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
+    return this.engine === 'postgres' ? new PostgresAdapter() : new SqliteAdapter();
   }
 
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
-    return new SqliteIntrospector(db);
+    return this.engine === 'postgres' ? new PostgresIntrospector(db) : new SqliteIntrospector(db);
   }
 }
