@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Stops the throwaway PostgreSQL cluster the PostgreSQL tests start (test/pg/cluster.ts).
+    globalSetup: ['test/pg/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
