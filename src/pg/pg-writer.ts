@@ -111,6 +111,10 @@ interface ActiveTx {
   failed: unknown;
   /** The statement running now, if any. */
   running: Promise<unknown> | undefined;
+  /** Set when the timeout ended it (its running statement is then cancelled). */
+  timedOut: boolean;
+  /** Its timeout, in ms. */
+  timeoutMs: number;
 }
 
 /** Thrown inside a batch to fail it whole. */
@@ -410,14 +414,23 @@ export class PgWriter implements WriterPort {
   async #runInteractive(client: pg.Client, txId: number, timeoutMs: number): Promise<UnitOutcome> {
     const how = await new Promise<TxEnd>((resolve) => {
       const timer = setTimeout(() => resolve('timeout'), timeoutMs);
-      this.#activeTx = { txId, end: resolve, timer, failed: undefined, running: undefined };
+      this.#activeTx = {
+        txId,
+        end: resolve,
+        timer,
+        failed: undefined,
+        running: undefined,
+        timedOut: false,
+        timeoutMs,
+      };
       this.#tx.get(txId)?.ready();
     });
     const tx = this.#activeTx!;
     this.#activeTx = undefined;
     clearTimeout(tx.timer);
     if (typeof how === 'object') throw new BatchAbort(how.abort);
-    if (how === 'timeout' && tx.running !== undefined) await this.#cancel(client);
+    tx.timedOut = how === 'timeout';
+    if (tx.timedOut && tx.running !== undefined) await this.#cancel(client);
     await tx.running?.catch(() => {});
     if (this.#client !== client) throw new BatchAbort(new Error('Connection lost'));
     if (how === 'commit' && tx.failed === undefined) {
@@ -429,12 +442,7 @@ export class PgWriter implements WriterPort {
     if (undone.failure !== undefined) throw new BatchAbort(undone.failure.error, 'ROLLBACK TO');
     if (how === 'timeout') {
       this.#tx.get(txId)?.timedOut();
-      return failed(
-        new WalguardError(
-          'TX_TIMEOUT',
-          `The transaction did not finish within ${timeoutMs} ms (transactionTimeoutMs; migrationTimeoutMs for a migration) and was rolled back`,
-        ),
-      );
+      return failed(txTimeout(timeoutMs));
     }
     if (how === 'commit') {
       const cause = toPostgresError(tx.failed);
@@ -488,6 +496,8 @@ export class PgWriter implements WriterPort {
       tx.end({ abort: error });
       throw asWalguard(error, pgFatalCode(error)!, this.#config.url);
     }
+    // The timeout cancelled this statement: say so, as the transaction's outcome does.
+    if (tx.timedOut) throw txTimeout(tx.timeoutMs);
     // As in any PostgreSQL transaction, the rest of it now fails until it is rolled back.
     tx.failed ??= error;
     throw toPostgresError(error);
@@ -556,6 +566,14 @@ export class PgWriter implements WriterPort {
     this.#client = undefined;
     await client?.end().catch(() => {});
   }
+}
+
+/** The error of a transaction that outlived its timeout. */
+function txTimeout(timeoutMs: number): WalguardError {
+  return new WalguardError(
+    'TX_TIMEOUT',
+    `The transaction did not finish within ${timeoutMs} ms (transactionTimeoutMs; migrationTimeoutMs for a migration) and was rolled back`,
+  );
 }
 
 /** A unit outcome for a failed unit. */
