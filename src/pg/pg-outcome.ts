@@ -3,7 +3,8 @@
  * transaction's fate (`pg_xact_status`, 13+), so after a lost connection the writer asks a
  * fresh session instead of guessing. A transaction still `in progress` belongs to the old
  * session, which the server has not noticed is gone: it is ended (`pg_terminate_backend`,
- * allowed on one's own sessions), which rolls it back, and asked again.
+ * allowed on one's own sessions), which rolls it back, and asked again. An id the server calls
+ * "in the future" was never logged before a crash: rolled back.
  */
 import { performance } from 'node:perf_hooks';
 import { connectClient } from './pg-connection.js';
@@ -26,10 +27,18 @@ export async function resolveOutcome(
       const client = await connectClient(url, 'walguard outcome');
       try {
         for (let i = 0; i < 20; i++) {
-          const { rows } = await client.query<{ status: string | null }>(
-            'SELECT pg_xact_status($1::xid8) AS status',
-            [xid],
-          );
+          let rows: { status: string | null }[];
+          try {
+            ({ rows } = await client.query<{ status: string | null }>(
+              'SELECT pg_xact_status($1::xid8) AS status',
+              [xid],
+            ));
+          } catch (error) {
+            // "transaction ID … is in the future": a server that crashed and recovered never
+            // logged the transaction at all, so it cannot have committed.
+            if ((error as { code?: string }).code === '22023') return 'rolled back';
+            throw error;
+          }
           const status = rows[0]?.status;
           if (status === 'committed') return 'committed';
           if (status === 'aborted') return 'rolled back';

@@ -7,7 +7,7 @@
  * it (the others wait for it), and the global setup's teardown stops and removes it. Tests
  * that restart the server start a private cluster with `startCluster()`.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -44,6 +44,8 @@ export interface Cluster {
   url: string;
   /** Runs `pg_ctl` with these arguments (as the cluster's owner). */
   pgCtl(...args: string[]): void;
+  /** The same, without blocking the event loop (the app keeps running meanwhile). */
+  pgCtlAsync(...args: string[]): Promise<void>;
   /** Stops the server and removes its folder. */
   stop(): void;
 }
@@ -56,10 +58,15 @@ function serverUser(): { name: string; uid: number; gid: number } | undefined {
   return { name: 'postgres', uid, gid };
 }
 
-function run(bin: string, tool: string, args: string[]): void {
+/** The command line that runs `tool` as the server's user. */
+function commandOf(bin: string, tool: string, args: string[]): [string, string[]] {
   const user = serverUser();
-  const command = user === undefined ? path.join(bin, tool) : 'runuser';
-  const argv = user === undefined ? args : ['-u', user.name, '--', path.join(bin, tool), ...args];
+  if (user === undefined) return [path.join(bin, tool), args];
+  return ['runuser', ['-u', user.name, '--', path.join(bin, tool), ...args]];
+}
+
+function run(bin: string, tool: string, args: string[]): void {
+  const [command, argv] = commandOf(bin, tool, args);
   const result = spawnSync(command, argv, { encoding: 'utf8', timeout: 120_000 });
   if (result.status !== 0) {
     throw new Error(`${tool} ${args.join(' ')} failed: ${result.stderr || result.stdout}`);
@@ -90,6 +97,15 @@ export async function startCluster(dir?: string): Promise<Cluster> {
   run(bin, 'initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync']);
   const port = await freePort();
   const pgCtl = (...args: string[]) => run(bin, 'pg_ctl', ['-D', data, ...args]);
+  const pgCtlAsync = (...args: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const [command, argv] = commandOf(bin, 'pg_ctl', ['-D', data, ...args]);
+      const child = spawn(command, argv, { stdio: 'ignore' });
+      child.on('error', reject);
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`pg_ctl ${args.join(' ')}: exit ${code}`)),
+      );
+    });
   const options = `-p ${port} -k ${home} -c listen_addresses=127.0.0.1 -c max_connections=300`;
   pgCtl('-l', path.join(home, 'server.log'), '-o', options, '-w', 'start');
   return {
@@ -97,6 +113,7 @@ export async function startCluster(dir?: string): Promise<Cluster> {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     pgCtl,
+    pgCtlAsync,
     stop() {
       try {
         pgCtl('-m', 'immediate', '-w', 'stop');
