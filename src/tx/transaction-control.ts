@@ -33,6 +33,9 @@ const ALWAYS = new Set([
 /** Savepoint commands: refused in a fixed unit; in a transaction, only on the writer's own. */
 const SAVEPOINTS = new Set(['SAVEPOINT', 'RELEASE', 'ROLLBACK']);
 
+/** A call of PostgreSQL's `set_config()`, anywhere in the statement. */
+const SET_CONFIG = /\bset_config\s*\(/i;
+
 /** Strips leading whitespace and comments. */
 function skipComments(sql: string): string {
   let s = sql.trimStart();
@@ -54,6 +57,8 @@ function skipComments(sql: string): string {
  * `ROLLBACK TO SAVEPOINT wg_unit`), or `undefined` when it may.
  */
 export function refusedStatement(sql: string, place: StatementPlace): string | undefined {
+  // PostgreSQL's set_config(name, value, false) is a session SET in a function call.
+  if (SET_CONFIG.test(sql)) return 'SELECT set_config(…)';
   const words = skipComments(sql).split(/[\s;(]+/, 4);
   const first = (words[0] ?? '').toUpperCase();
   // `SET CONSTRAINTS` and `SET LOCAL` last until the transaction ends, so they leak into the

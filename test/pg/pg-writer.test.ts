@@ -69,6 +69,14 @@ describePg('PostgreSQL writer', () => {
     const rows = await readFreshPg<{ v: string }>(db.url, 'select v from t order by id');
     expect(rows.map((r) => r.v)).toEqual(['taken', 'a', 'c', 'd1', 'd2', 'e']);
     expect(db.stats()).toMatchObject({ failedUnits: 2, failedBatches: 0 });
+    // A unit alone in its batch (no BEGIN/COMMIT of the writer's) is all or nothing too.
+    const alone = await db
+      .write((k) => [k.insertInto('t').values({ v: 'lone' }), k.insertInto('t').values({ v: 'a' })])
+      .catch((e) => e);
+    expect(alone).toMatchObject({ code: '23505' });
+    expect(await readFreshPg(db.url, "select count(*) as n from t where v = 'lone'")).toEqual([
+      { n: 0 },
+    ]);
   });
 
   it('units are applied in submission order, critical and deferred alike', async () => {
@@ -146,6 +154,7 @@ describePg('PostgreSQL writer', () => {
       db.write(() => sql`/* sneaky */ rollback`.compile(db.kysely)),
       db.write(() => sql`SET synchronous_commit = off`.compile(db.kysely)),
       db.write(() => sql`savepoint wg_anchor`.compile(db.kysely)),
+      db.write(() => sql`select set_config('synchronous_commit', 'off', false)`.compile(db.kysely)),
       insert(db, 'b'),
     ];
     const results = await Promise.allSettled(units);
@@ -155,9 +164,10 @@ describePg('PostgreSQL writer', () => {
       'rejected',
       'rejected',
       'rejected',
+      'rejected',
       'fulfilled',
     ]);
-    for (const r of results.slice(1, 5)) {
+    for (const r of results.slice(1, 6)) {
       expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'INVALID_ARGUMENT' });
     }
     expect(await readFreshPg(db.url, 'select v from t order by id')).toEqual([
