@@ -6,7 +6,8 @@
  *   on `code`, never on the message.
  * - `SqliteError`: a unit's SQL failed (constraint, syntax, …). It keeps SQLite's own extended
  *   code (`SQLITE_CONSTRAINT_UNIQUE`, `rawCode` 2067) so apps can handle it as they would with
- *   any SQLite binding; only that unit was rolled back.
+ *   any SQLite binding; only that unit was rolled back. On PostgreSQL the same role is
+ *   `PostgresError`'s, with the SQLSTATE in `code`.
  */
 
 /** The stable codes of `WalguardError`. */

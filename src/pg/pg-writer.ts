@@ -135,6 +135,8 @@ const UNIT = control('SAVEPOINT wg_unit');
 const RELEASE_UNIT = control('RELEASE SAVEPOINT wg_unit');
 const TO_UNIT = control('ROLLBACK TO SAVEPOINT wg_unit');
 const COMMIT = control('COMMIT');
+const DEFER_CONSTRAINTS = control('SET CONSTRAINTS ALL DEFERRED');
+const CHECK_CONSTRAINTS = control('SET CONSTRAINTS ALL IMMEDIATE');
 
 export class PgWriter implements WriterPort {
   readonly #config: PgWriterConfig;
@@ -151,6 +153,8 @@ export class PgWriter implements WriterPort {
   /** The transaction id of the batch in flight, once the server told it. */
   #xid: string | undefined;
   #closed = false;
+  /** True while a batch re-runs with deferred constraints checked per unit (see runBatch). */
+  #checked = false;
 
   private constructor(config: PgWriterConfig, client: pg.Client, settings: PgSettingsReadBack) {
     this.#config = config;
@@ -239,6 +243,18 @@ export class PgWriter implements WriterPort {
         return this.#lost(client, cause, progress.complete, reply);
       }
       await this.#rollbackQuietly(client);
+      if (this.#deferredCheckFailed(error, units) && !this.#checked) {
+        // A deferred constraint failed at COMMIT (it rolled the batch back): run the batch
+        // again with deferred constraints checked at the end of each unit (SET CONSTRAINTS
+        // ALL IMMEDIATE after it, ALL DEFERRED before it), so that only the unit that broke
+        // one is rejected. Costs two statements per unit, in this rare case only.
+        this.#checked = true;
+        try {
+          return await this.runBatch(units, durable);
+        } finally {
+          this.#checked = false;
+        }
+      }
       if (code !== undefined) return reply(toWireError(asWalguard(cause, code, this.#config.url)));
       const what = error instanceof BatchAbort ? error.control : undefined;
       return reply(batchError(cause, what));
@@ -409,10 +425,24 @@ export class PgWriter implements WriterPort {
   /** Appends a unit's statements to a round, prepared statements where cached. */
   #push(items: Item[], unit: number, encoded: (Encoded | undefined)[]): void {
     const statements = encoded[unit]!.statements;
+    if (this.#checked) items.push({ ...DEFER_CONSTRAINTS, unit, index: -1 });
     for (let i = 0; i < statements.length; i++) {
       const s = statements[i]!;
       items.push({ ...this.#cache.lookup(s.sql), sql: s.sql, params: s.params, unit, index: i });
     }
+    // Deferred checks fire here, failing this unit (the writer's own statement, its unit's).
+    if (this.#checked) items.push({ ...CHECK_CONSTRAINTS, unit, index: -1 });
+  }
+
+  /** True when the batch failed at COMMIT on an integrity constraint and can be re-run. */
+  #deferredCheckFailed(error: unknown, units: WireUnit[]): boolean {
+    return (
+      error instanceof BatchAbort &&
+      error.control === 'COMMIT' &&
+      (sqlState(error.cause)?.startsWith('23') ?? false) &&
+      units.length > 1 &&
+      units.every((u) => u.kind === 'statements')
+    );
   }
 
   /** Sends one round and keeps the prepared-statement cache in step with what the server did. */
@@ -438,7 +468,9 @@ export class PgWriter implements WriterPort {
       const results: StatementResult[] = [];
       let j = i;
       for (; j < items.length && items[j]!.unit === unit; j++) {
-        if (j < done) results.push(toStatementResult(outcome.results[j]!));
+        if (j < done && items[j]!.index !== -1) {
+          results.push(toStatementResult(outcome.results[j]!));
+        }
       }
       if (j <= done) outcomes[unit] = { ok: true, results };
       i = j;

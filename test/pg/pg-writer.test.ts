@@ -79,6 +79,37 @@ describePg('PostgreSQL writer', () => {
     ]);
   });
 
+  it('a deferred constraint that fails at COMMIT rejects only the unit that broke it', async () => {
+    const db = await setup();
+    await sql`create table child (id int primary key, parent bigint not null
+      references t (id) deferrable initially deferred)`.execute(db.kysely);
+    const parent = await db.write((k) => k.insertInto('t').values({ v: 'p' }).returning('id'));
+    const id = Number(parent.rows[0]!.id);
+    const raw = (text: string) => db.write(() => sql.raw(text).compile(db.kysely));
+    const results = await Promise.allSettled([
+      raw(`insert into child values (1, ${id})`),
+      // A unit may insert a child before its parent: checked at the end of the unit.
+      db.write((k) => [
+        sql.raw(`insert into child values (2, ${id + 1})`).compile(k),
+        k.insertInto('t').values({ id: id + 1, v: 'late parent' }),
+      ]),
+      raw(`insert into child values (3, ${id + 999})`),
+      raw(`insert into child values (4, ${id})`),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: '23503' });
+    expect(await readFreshPg(db.url, 'select id from child order by id')).toEqual([
+      { id: 1 },
+      { id: 2 },
+      { id: 4 },
+    ]);
+  });
+
   it('units are applied in submission order, critical and deferred alike', async () => {
     const db = await setup({ deferredFlushMs: 5 });
     const writes: Promise<unknown>[] = [];
