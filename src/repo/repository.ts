@@ -178,8 +178,8 @@ export class Repository<
   readonly #key: string;
   /** The table's NOT NULL columns, read once, on the first keyset page (see `keysetExpression`). */
   #notNull: Promise<ReadonlySet<string>> | undefined;
-  /** The engine's spelling of what differs (see `engine-sql.ts`). */
-  readonly #sql: EngineSql;
+  /** The engine's spelling of what differs (see `engine-sql.ts`), looked up on first use. */
+  #engine: EngineSql | undefined;
 
   /**
    * A repository for `table` of `db`. `options.primaryKey` is required when the table has no
@@ -206,7 +206,12 @@ export class Repository<
     this.#db = db as unknown as Walguard<LooseDB>;
     this.#table = this.table;
     this.#key = this.primaryKey;
-    this.#sql = engineSql(this.#db.kysely as Kysely<unknown>);
+  }
+
+  /** The engine's spelling of what differs; the constructor touches nothing of `db`. */
+  get #sql(): EngineSql {
+    this.#engine ??= engineSql(this.#db.kysely as Kysely<unknown>);
+    return this.#engine;
   }
 
   /** Inserts one row as one unit; critical: resolves with the row as stored (defaults applied). */
