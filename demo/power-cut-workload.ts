@@ -86,7 +86,10 @@ async function open(): Promise<Opened> {
   });
   return {
     backend: (await walguardChat(db)).backend,
-    synchronous: async () => db.stats().settings.writer.synchronous,
+    synchronous: async () => {
+      const { writer } = db.stats().settings;
+      return 'synchronous' in writer ? writer.synchronous : Number.NaN;
+    },
     commits: () => db.stats().commits,
   };
 }

@@ -6,7 +6,8 @@
  *   on `code`, never on the message.
  * - `SqliteError`: a unit's SQL failed (constraint, syntax, …). It keeps SQLite's own extended
  *   code (`SQLITE_CONSTRAINT_UNIQUE`, `rawCode` 2067) so apps can handle it as they would with
- *   any SQLite binding; only that unit was rolled back.
+ *   any SQLite binding; only that unit was rolled back. On PostgreSQL the same role is
+ *   `PostgresError`'s, with the SQLSTATE in `code`.
  */
 
 /** The stable codes of `WalguardError`. */
@@ -39,7 +40,9 @@ export type WalguardErrorCode =
    * transaction (BEGIN, COMMIT, ROLLBACK, SAVEPOINT…), change a setting walguard verified at
    * open (PRAGMA synchronous = …), or run outside it (ATTACH, VACUUM, a checkpoint).
    */
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /** The call does not apply to this engine (e.g. `checkpoint()` on PostgreSQL); nothing was done. */
+  | 'UNSUPPORTED';
 
 /** Extra, code-specific facts attached to an error (e.g. the owner pid of a lock). */
 export type WalguardErrorDetails = Readonly<Record<string, unknown>>;
@@ -76,6 +79,41 @@ export class SqliteError extends Error {
     this.code = code;
     this.rawCode = rawCode;
   }
+}
+
+/**
+ * A unit's SQL failed on PostgreSQL; `code` is the SQLSTATE (`23505` for a unique violation),
+ * and the server's fields that name what failed are kept.
+ */
+export class PostgresError extends Error {
+  /** The SQLSTATE, e.g. `23505`. */
+  readonly code: string;
+  /** The server's DETAIL line, when it sent one. */
+  readonly detail: string | undefined;
+  /** The constraint that failed, when the server named one. */
+  readonly constraint: string | undefined;
+  /** The table, when the server named one. */
+  readonly table: string | undefined;
+  /** The column, when the server named one. */
+  readonly column: string | undefined;
+
+  constructor(message: string, code: string, fields: PostgresErrorFields = {}) {
+    super(message);
+    this.name = 'PostgresError';
+    this.code = code;
+    this.detail = fields.detail;
+    this.constraint = fields.constraint;
+    this.table = fields.table;
+    this.column = fields.column;
+  }
+}
+
+/** The fields of a PostgreSQL error walguard keeps. */
+export interface PostgresErrorFields {
+  detail?: string | undefined;
+  constraint?: string | undefined;
+  table?: string | undefined;
+  column?: string | undefined;
 }
 
 /** True for walguard's own errors, optionally of one code. */
@@ -122,7 +160,13 @@ export function isOwnBusy(error: unknown): boolean {
 
 /** Converts an engine error into the error a caller receives for a failed unit. */
 export function toUnitError(error: unknown): Error {
-  if (error instanceof WalguardError || error instanceof SqliteError) return error;
+  if (
+    error instanceof WalguardError ||
+    error instanceof SqliteError ||
+    error instanceof PostgresError
+  ) {
+    return error;
+  }
   const e = error as EngineErrorLike | null;
   const message = typeof e?.message === 'string' ? e.message : String(error);
   const rawCode = typeof e?.rawCode === 'number' ? e.rawCode : undefined;
@@ -131,8 +175,8 @@ export function toUnitError(error: unknown): Error {
 
 /** A plain-data form of an error, to cross the worker-thread boundary. */
 export interface WireError {
-  /** `walguard` for WalguardError, `sqlite` for SqliteError. */
-  kind: 'walguard' | 'sqlite';
+  /** `walguard` for WalguardError, `sqlite` for SqliteError, `postgres` for PostgresError. */
+  kind: 'walguard' | 'sqlite' | 'postgres';
   /** The code (walguard code or SQLite code name). */
   code: string;
   /** SQLite's numeric code, for `sqlite` errors. */
@@ -143,6 +187,8 @@ export interface WireError {
   details?: WalguardErrorDetails | undefined;
   /** The underlying engine error's message and code, for `walguard` errors with a cause. */
   cause?: { message: string; code: string } | undefined;
+  /** PostgresError fields, for `postgres` errors. */
+  fields?: PostgresErrorFields | undefined;
 }
 
 /** Serializes an error for `postMessage`. */
@@ -160,6 +206,11 @@ export function toWireError(error: unknown): WireError {
           : { message: String(cause.message ?? cause), code: engineCode(cause) },
     };
   }
+  if (error instanceof PostgresError) {
+    const { detail, constraint, table, column } = error;
+    const fields = { detail, constraint, table, column };
+    return { kind: 'postgres', code: error.code, message: error.message, fields };
+  }
   const unit = toUnitError(error) as SqliteError;
   return { kind: 'sqlite', code: unit.code, rawCode: unit.rawCode, message: unit.message };
 }
@@ -174,6 +225,7 @@ export function fromWireError(wire: WireError): Error {
       details: wire.details,
     });
   }
+  if (wire.kind === 'postgres') return new PostgresError(wire.message, wire.code, wire.fields);
   return new SqliteError(wire.message, wire.code, wire.rawCode);
 }
 

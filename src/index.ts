@@ -16,6 +16,7 @@ export type { BackupFile, BackupResult } from './durability/backups.js';
 export { type RestoreResult, restore } from './durability/restore.js';
 export {
   isWalguardError,
+  PostgresError,
   SqliteError,
   WalguardError,
   type WalguardErrorCode,

@@ -27,8 +27,10 @@ export type EncryptionOptions =
 
 /** Options of `openDatabase`. */
 export interface WalguardOptions {
-  /** Path of the database file, relative to the working directory or absolute. A missing parent folder is created. Required. */
-  path: string;
+  /** Path of the database file, relative to the working directory or absolute. A missing parent folder is created. Required unless `url` is given. */
+  path?: string;
+  /** A PostgreSQL database instead of a file: `postgres://user:password@host:port/database` (or `postgresql://…`). Exclusive with `path`; file-only options are refused with it (see docs/postgres.md). */
+  url?: string;
   /** SQLite `synchronous` level of every commit of a critical unit. Default `FULL`. */
   synchronous?: SynchronousLevel;
   /** How long a connection waits for a lock held by another connection, in ms (>= 0). Default 5000. */
@@ -127,8 +129,12 @@ export interface ReaderOptions {
 
 /** Options after defaults and validation; frozen. */
 export interface ResolvedOptions {
-  /** Absolute path of the database file. */
+  /** Absolute path of the database file; on PostgreSQL the URL without its password (for logs). */
   readonly path: string;
+  /** Which engine: `sqlite` (a `path`) or `postgres` (a `url`). */
+  readonly engine: 'sqlite' | 'postgres';
+  /** The PostgreSQL URL (with its password), when `engine` is `postgres`. */
+  readonly url: string | undefined;
   readonly synchronous: SynchronousLevel;
   readonly busyTimeoutMs: number;
   readonly cacheSizeKiB: number;
@@ -194,6 +200,7 @@ export const defaultOptions = Object.freeze({
 /** What each option must be, as said in error messages. */
 const expectations: Record<string, string> = {
   path: 'a non-empty file path (not `:memory:`)',
+  url: 'a `postgres://` or `postgresql://` URL',
   synchronous: "one of 'NORMAL', 'FULL', 'EXTRA'",
   busyTimeoutMs: 'an integer >= 0',
   cacheSizeKiB: 'an integer >= 0',
@@ -246,7 +253,12 @@ const schema = z.strictObject({
   path: z
     .string()
     .min(1)
-    .refine((p) => p !== ':memory:' && !p.startsWith('file:')),
+    .refine((p) => p !== ':memory:' && !p.startsWith('file:'))
+    .optional(),
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//)
+    .optional(),
   synchronous: z
     .string()
     .transform((s) => s.toUpperCase())
@@ -318,6 +330,7 @@ const schema = z.strictObject({
 /** Shows a given value in an error message; never shows secrets. */
 function show(key: string, value: unknown): string {
   if (key === 'encryption') return value === null ? '`null`' : `(${typeof value}, not shown)`;
+  if (key === 'url' && typeof value === 'string') value = redactPassword(value);
   let text: string;
   try {
     text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
@@ -409,6 +422,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw new WalguardError('INVALID_OPTION', [...new Set(messages)].join('; '));
   }
   const o = parsed.data;
+  const engine = resolveEngine(o);
   const logger =
     o.logger === false
       ? pino({ level: 'silent' })
@@ -417,8 +431,11 @@ export function resolveOptions(options: unknown): ResolvedOptions {
           { name: 'walguard', level: process.env.WALGUARD_LOG_LEVEL ?? 'warn' },
           pino.destination(2),
         ));
-  return Object.freeze({
-    path: path.resolve(o.path),
+  const file = o.path ?? '';
+  const resolved: ResolvedOptions = {
+    path: engine === 'postgres' ? redactPassword(o.url!) : path.resolve(file),
+    engine,
+    url: o.url,
     synchronous: (o.synchronous ?? defaultOptions.synchronous) as SynchronousLevel,
     busyTimeoutMs: o.busyTimeoutMs ?? defaultOptions.busyTimeoutMs,
     cacheSizeKiB: o.cacheSizeKiB ?? defaultOptions.cacheSizeKiB,
@@ -442,7 +459,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     backup: Object.freeze({
       ...defaultOptions.backup,
       ...definedOnly(o.backup ?? {}),
-      dir: path.resolve(o.backup?.dir ?? path.join(path.dirname(path.resolve(o.path)), 'backups')),
+      dir: path.resolve(o.backup?.dir ?? path.join(path.dirname(path.resolve(file)), 'backups')),
     }),
     checkpoint: Object.freeze({ ...defaultOptions.checkpoint, ...definedOnly(o.checkpoint ?? {}) }),
     readers: Object.freeze({
@@ -456,7 +473,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     safeIntegers: o.safeIntegers ?? defaultOptions.safeIntegers,
     kyselyLog: o.kyselyLog as LogConfig | undefined,
     migrations: o.migrations,
-  });
+  };
+  return Object.freeze(
+    engine === 'postgres' ? { ...resolved, ...POSTGRES_FILE_SERVICES_OFF } : resolved,
+  );
 }
 
 /**
@@ -471,4 +491,70 @@ export function defaultReaderThreads(): number {
 /** Drops keys whose value is undefined, so they do not override defaults. */
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// ---------------------------------------------------------------------------------------
+// The engine: a file (`path`) or a PostgreSQL server (`url`), and the options refused on
+// PostgreSQL because they only mean something for a file.
+
+/** Why each file-only option does not apply on PostgreSQL (said in the refusal). */
+const FILE_ONLY: Readonly<Record<string, string>> = {
+  encryption: "encryption at rest is the server's (or its disk's) on PostgreSQL",
+  cacheSizeKiB: "the page cache is the server's `shared_buffers`",
+  walAutocheckpointPages: 'the server checkpoints its own WAL',
+  checkpoint: 'the server checkpoints its own WAL',
+  backup: 'back up a server with pg_dump, pg_basebackup or WAL archiving',
+  integrityCheck: 'quick_check/integrity_check are SQLite checks (see amcheck for PostgreSQL)',
+  onCorruption: 'walguard restores only its own file backups',
+  lockWaitMs:
+    'several processes may open one PostgreSQL database at once: there is no process lock',
+};
+
+/** File services turned off in the resolved options of a PostgreSQL database. */
+const POSTGRES_FILE_SERVICES_OFF = Object.freeze({
+  encryption: undefined,
+  integrityCheck: 'off' as const,
+  backup: Object.freeze({
+    ...defaultOptions.backup,
+    dir: '',
+    onOpen: false,
+    beforeMigrations: false,
+    intervalMs: 0,
+  }),
+  checkpoint: Object.freeze({ idleMs: 0, walSizeLimitBytes: Number.MAX_SAFE_INTEGER }),
+});
+
+/**
+ * Which engine the options name; throws `INVALID_OPTION` unless exactly one of `path` and
+ * `url` is given, and for a file-only option given with `url` (saying why it does not apply).
+ */
+function resolveEngine(o: Record<string, unknown>): 'sqlite' | 'postgres' {
+  if (o.url === undefined) {
+    if (o.path === undefined) {
+      throw new WalguardError(
+        'INVALID_OPTION',
+        'Expected `path` (a database file) or `url` (a PostgreSQL server), got neither',
+      );
+    }
+    return 'sqlite';
+  }
+  const refused: string[] = [];
+  if (o.path !== undefined) {
+    refused.push('`path` and `url` are exclusive: a database is a file or a PostgreSQL server');
+  }
+  for (const [key, why] of Object.entries(FILE_ONLY)) {
+    if (o[key] !== undefined) refused.push(`\`${key}\` does not apply with \`url\`: ${why}`);
+  }
+  if (o.synchronous === 'NORMAL') {
+    refused.push(
+      "`synchronous: 'NORMAL'` does not apply with `url`: on PostgreSQL it would be synchronous_commit=off for every commit, which loses acknowledged writes when the server crashes; use defer() for writes that may wait for the next flush",
+    );
+  }
+  if (refused.length > 0) throw new WalguardError('INVALID_OPTION', refused.join('; '));
+  return 'postgres';
+}
+
+/** A URL with its password replaced by `***` (options are shown in errors and logs). */
+function redactPassword(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
 }

@@ -4,6 +4,7 @@ import type { SettingsReadBack } from './durability/connection-settings.js';
 import type { CheckResult } from './durability/integrity.js';
 import type { RecoveryInfo } from './durability/recovery.js';
 import type { CheckpointEvent } from './events.js';
+import type { PgSettingsReadBack } from './pg/pg-connection.js';
 import type { LatencySummary } from './queue/queue-stats.js';
 
 /** A snapshot of the database's counters. */
@@ -66,12 +67,10 @@ export interface WalguardStats {
   fullfsync: boolean;
   /** Reads: where they ran, the reader threads' queue, and read latency. */
   reads: ReadStats;
-  /** The settings as read back from each connection at open (`readerThreads`: one per reader thread). */
-  settings: {
-    writer: SettingsReadBack;
-    reader: SettingsReadBack;
-    readerThreads: SettingsReadBack[];
-  };
+  /** The settings as read back from each connection at open (`readerThreads`: one per reader thread; PostgreSQL: from the writer's session and a reader's). */
+  settings:
+    | { writer: SettingsReadBack; reader: SettingsReadBack; readerThreads: SettingsReadBack[] }
+    | { writer: PgSettingsReadBack; reader: PgSettingsReadBack };
 }
 
 /** Where reads ran since open, and how long they took (see `repo/read-router.ts`). */

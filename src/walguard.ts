@@ -30,16 +30,16 @@ import {
   IntegrityRecord,
   runIntegrityCheck,
 } from './durability/integrity.js';
-import { type OpenedConnections, openConnections } from './durability/open-database.js';
 import { registerForShutdown } from './durability/shutdown.js';
 import { WalguardError } from './errors.js';
 import { TypedEvents, type WalguardEvents } from './events.js';
 import { hasSubscribers, publish } from './metrics/channels.js';
+import { fileEngine, type OpenedEngine, openEngine } from './open-engine.js';
 import { type ResolvedOptions, resolveOptions, type WalguardOptions } from './options.js';
 import type { CheckpointMode } from './queue/protocol.js';
 import { SubmissionOrderPlugin } from './queue/submission-order.js';
 import { type BatchInfo, WriteQueue } from './queue/write-queue.js';
-import type { WriterClient } from './queue/writer-client.js';
+import type { WriterPort } from './queue/writer-port.js';
 import { buildKyselyFront, type KyselyFront } from './repo/kysely-front.js';
 import {
   holdsUserTables,
@@ -47,10 +47,10 @@ import {
   type MigrationsInput,
   runMigrations,
 } from './repo/migrations.js';
-import type { ReadRouter } from './repo/read-router.js';
+import type { ReadPort } from './repo/query-backend.js';
 import type { WalguardDialect } from './repo/walguard-dialect.js';
 import type { RouterPool } from './repo/walguard-executor.js';
-import type { WalguardStats } from './stats.js';
+import type { ReadStats, WalguardStats } from './stats.js';
 import { DeferredFailures } from './tx/deferred-failures.js';
 import { InteractiveTransaction } from './tx/interactive-transaction.js';
 import { UnitIntake } from './tx/unit-intake.js';
@@ -87,8 +87,9 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
 
   readonly #logger: Logger;
   readonly #queue: WriteQueue;
-  readonly #client: WriterClient;
-  readonly #reads: ReadRouter;
+  readonly #client: WriterPort;
+  /** The reads: the main thread's reader and the reader threads, or PostgreSQL's pool. */
+  readonly #reads: ReadPort & { close(): void | Promise<void>; stats(): ReadStats };
   /** Set once `close()` was called; new work fails with `CLOSED`. */
   #closing: Promise<void> | undefined;
   /** The ticket taken by `close()`: work called before it is still accepted and drained. */
@@ -98,7 +99,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
   /** `check()` calls, failed ones, and the last result. */
   readonly #checks = new IntegrityRecord();
   /** What the open sequence opened: connections, verified settings, the lock, any recovery. */
-  readonly #opened: OpenedConnections;
+  readonly #opened: OpenedEngine;
   readonly #checkpointer: Checkpointer;
   readonly #backups: BackupService;
   readonly #unregisterShutdown: () => void;
@@ -107,7 +108,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
   /** Turns write(), defer() and Kysely writes into units. */
   readonly #intake: UnitIntake;
 
-  private constructor(options: ResolvedOptions, opened: OpenedConnections) {
+  private constructor(options: ResolvedOptions, opened: OpenedEngine) {
     super();
     this.options = options;
     this.#opened = opened;
@@ -133,6 +134,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       (node, queryId) => this.orderingPlugin.stamp(node, queryId),
       options.migrationTimeoutMs,
       options.kyselyLog,
+      opened.engine,
     );
     this.#front = front;
     this.kysely = front.kysely;
@@ -140,7 +142,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
     this.routers = front.routers;
     this.#checkpointer = new Checkpointer(options.checkpoint, {
       path: options.path,
-      run: (mode) => this.#queue.exclusive(() => this.#client.checkpoint(mode)),
+      run: (mode) => this.#queue.exclusive(() => this.#client.checkpoint!(mode)),
       walBytes: () => walBytes(this.options.path),
       emit: (event) => this.emit('checkpoint', event),
       logger: this.#logger.child({ component: 'checkpointer' }),
@@ -150,10 +152,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       encryptionKey: opened.encryptionKey,
       backup: options.backup,
       logger: this.#logger.child({ component: 'backup' }),
-      onBackup: (result) => {
-        const { path, bytes, durationMs } = result;
-        this.emit('backup', { path, bytes, durationMs });
-      },
+      onBackup: ({ path, bytes, durationMs }) => this.emit('backup', { path, bytes, durationMs }),
       onError: (error) => this.#report('backup', error, 'a scheduled backup failed'),
     });
     // Always for beforeExit (an app that ends without close() still has its deferred units
@@ -171,7 +170,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
     const started = performance.now();
     const options = resolveOptions(applyConfigFile(input));
     const log = options.logger.child({ component: 'open' });
-    const db = new Walguard<DB>(options, await openConnections(options));
+    const db = new Walguard<DB>(options, await openEngine(options));
     try {
       if (options.backup.onOpen) await db.backup();
       if (options.migrations !== undefined) await db.migrate(options.migrations);
@@ -200,7 +199,8 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       // adopts migrations now) is backed up first.
       beforePending: backupFirst
         ? async (_pending, { firstRun }) => {
-            if (!firstRun || holdsUserTables(this.#reads.main)) await this.backup();
+            if (!firstRun || holdsUserTables(fileEngine(this.#opened, 'backup()').reads.main))
+              await this.backup();
           }
         : undefined,
     });
@@ -254,14 +254,15 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
   /** Runs a WAL checkpoint between batches (default `PASSIVE`). */
   async checkpoint(mode: CheckpointMode = 'PASSIVE'): Promise<CheckpointEvent> {
     this.#assertOpen();
+    fileEngine(this.#opened, 'checkpoint()');
     return this.#checkpointer.run(mode, 'manual');
   }
 
   /** Runs `quick_check` (default) or `integrity_check` on a reader thread. */
   async check(level: CheckLevel = 'quick'): Promise<CheckResult> {
     this.#assertOpen();
-    const { path } = this.options;
-    return this.#checks.add(await runIntegrityCheck(this.#reads, level, path, 'check'));
+    const { reads } = fileEngine(this.#opened, 'check()');
+    return this.#checks.add(await runIntegrityCheck(reads, level, this.options.path, 'check'));
   }
 
   /**
@@ -273,6 +274,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
    */
   async backup(): Promise<BackupResult> {
     this.#assertOpen();
+    fileEngine(this.#opened, 'backup()');
     return this.#backups.run();
   }
 
@@ -294,7 +296,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
       integrityFailures: this.#checks.failures,
       lastCheck: this.#checks.last,
       reads: this.#reads.stats(),
-      fullfsync: this.#opened.settings.writer.fullfsync === 1,
+      fullfsync: this.#opened.engine === 'sqlite' && this.#opened.settings.writer.fullfsync === 1,
       settings: this.#opened.settings,
     };
   }
@@ -302,7 +304,8 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
   /** Reads a PRAGMA on the writer connection, between batches (for diagnostics and tests). */
   async writerPragma(name: string): Promise<unknown> {
     this.#assertOpen();
-    const row = await this.#queue.exclusive(() => this.#client.pragma(name));
+    const { client } = fileEngine(this.#opened, 'writerPragma()');
+    const row = await this.#queue.exclusive(() => client.pragma(name));
     return row?.[0];
   }
 
@@ -321,7 +324,7 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
     this.#closing ??= closeSequence({
       path: this.options.path,
       logger: this.#logger,
-      checkpointer: this.#checkpointer,
+      checkpointer: this.#opened.engine === 'sqlite' ? this.#checkpointer : undefined,
       backups: this.#backups,
       queue: this.#queue,
       reads: this.#reads,

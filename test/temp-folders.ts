@@ -12,6 +12,9 @@ import path from 'node:path';
 export default function setup(): () => void {
   const base = os.tmpdir();
   const run = fs.mkdtempSync(path.join(base, 'walguard-test-run-'));
+  // Traversable by other users (not listable): the PostgreSQL tests' server runs as the
+  // `postgres` user in a folder of its own here (test/pg/cluster.ts).
+  fs.chmodSync(run, 0o711);
   // tsx keeps its compile cache in `tsx-<uid>` under TMPDIR; the shared one stays warm
   // across runs (every child started with `--import tsx` would otherwise transform src/ anew).
   const tsxCache = `tsx-${os.userInfo().uid}`;

@@ -5,6 +5,7 @@
  * has flushed, committed and checkpointed everything). Reads go through `db.kysely` too.
  */
 import { type Generated, sql } from 'kysely';
+import type { SettingsReadBack } from '../../src/durability/connection-settings.js';
 import { openDatabase, type Walguard } from '../../src/index.js';
 import { CACHE_SIZE_KIB } from '../settings.js';
 import type { CommitCount, Driver, OpenInfo } from './driver.js';
@@ -34,7 +35,7 @@ export function walguardDriver(mode: 'full' | 'deferred'): Driver {
         cacheSizeKiB: CACHE_SIZE_KIB,
         logger: false,
       });
-      const writer = db.stats().settings.writer;
+      const writer = db.stats().settings.writer as SettingsReadBack;
       const version = await sql<{ v: string }>`select sqlite_version() as v`.execute(db.kysely);
       return {
         settings: {

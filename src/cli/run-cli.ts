@@ -18,6 +18,7 @@ import { backupCommand } from './backup-command.js';
 import { backupsCommand } from './backups-command.js';
 import { checkCommand } from './check-command.js';
 import type { CliIo, CommandContext, CommandResult, CommandSpec, OptionSpec } from './command.js';
+import { copyCommand } from './copy-command.js';
 import { CliError, EXIT, errorCodeOf, exitCodeOf } from './exit-codes.js';
 import { commandHelp, GLOBAL_OPTIONS, generalHelp } from './help-text.js';
 import { initCommand } from './init-command.js';
@@ -38,6 +39,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   vacuumCommand,
   optimizeCommand,
   initCommand,
+  copyCommand,
 ];
 
 /** What to do next, by error code, for the text output. */

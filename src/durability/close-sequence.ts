@@ -25,13 +25,16 @@ export interface ClosingParts {
   /** The database file (for the `walguard:close` channel event). */
   path: string;
   logger: Logger;
-  checkpointer: {
-    stop(): void;
-    run(mode: 'TRUNCATE', reason: 'close'): Promise<CheckpointEvent>;
-  };
+  /** The checkpointer; none for a database whose engine checkpoints itself (PostgreSQL). */
+  checkpointer:
+    | {
+        stop(): void;
+        run(mode: 'TRUNCATE', reason: 'close'): Promise<CheckpointEvent>;
+      }
+    | undefined;
   backups: { stop(): Promise<void> };
   queue: { readonly pending: number; drain(): Promise<void> };
-  reads: { close(): Promise<void> };
+  reads: { close(): void | Promise<void> };
   client: { close(): Promise<void> };
   lock: { release(): Promise<void> };
   /** Removes the database from signal and `beforeExit` handling. */
@@ -42,7 +45,7 @@ export interface ClosingParts {
 export async function closeSequence(parts: ClosingParts): Promise<void> {
   const log = parts.logger;
   const started = performance.now();
-  parts.checkpointer.stop();
+  parts.checkpointer?.stop();
   await parts.backups.stop();
   await new Promise<void>((resolve) => setImmediate(resolve));
   log.info({ pending: parts.queue.pending }, 'closing: draining the write queue');
@@ -53,8 +56,8 @@ export async function closeSequence(parts: ClosingParts): Promise<void> {
     log.warn({ err: error }, 'closing the readers failed');
   }
   try {
-    const result = await parts.checkpointer.run('TRUNCATE', 'close');
-    if (result.busy) log.warn(result, 'the closing checkpoint could not finish');
+    const result = await parts.checkpointer?.run('TRUNCATE', 'close');
+    if (result?.busy) log.warn(result, 'the closing checkpoint could not finish');
   } catch (error) {
     log.error({ err: error }, 'the closing checkpoint failed; the WAL is replayed on next open');
   }

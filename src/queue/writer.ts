@@ -54,6 +54,7 @@ import {
   type WireError,
 } from '../errors.js';
 import type { SqliteDatabase, SqliteStatement } from '../sqlite-types.js';
+import { requireActiveTx } from '../tx/active-tx.js';
 import type {
   CheckpointMode,
   CheckpointResult,
@@ -447,14 +448,7 @@ export class Writer {
   }
 
   #requireTx(txId: number): ActiveTx {
-    const tx = this.#activeTx;
-    if (tx === undefined || tx.txId !== txId) {
-      throw new WalguardError(
-        'TX_TIMEOUT',
-        'The transaction is no longer active: it timed out and was rolled back, or it already ended',
-      );
-    }
-    return tx;
+    return requireActiveTx(this.#activeTx, txId);
   }
 
   /**

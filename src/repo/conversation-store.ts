@@ -5,7 +5,9 @@
  * - `conversations(id TEXT PK, title, metadata JSON, created_at, updated_at)`
  * - `messages(id INTEGER PK AUTOINCREMENT, conversation_id → conversations ON DELETE CASCADE,
  *   role, content, token_count, created_at)`, indexed by `(conversation_id, created_at, id)`.
- * Both are STRICT tables; times are milliseconds since the Unix epoch.
+ * Both are STRICT tables; times are milliseconds since the Unix epoch. On PostgreSQL the same
+ * tables use `bigint` for times and ids (an identity column for message ids) and check the
+ * metadata with `json_typeof`.
  *
  * Invariants:
  * - Appending a message and bumping its conversation's `updated_at` is one unit (one
@@ -16,12 +18,15 @@
  *   changes nothing. Deleting a conversation deletes its messages in the same statement.
  * - Input errors (an oversize content, title or metadata; an unknown role; metadata that is
  *   not JSON) are caught before any SQL: `WalguardError` `INVALID_OPTION`, nothing written.
- * - Message ids only grow (AUTOINCREMENT): an id is never reused, even after deletes.
+ * - Message ids only grow (AUTOINCREMENT; an identity on PostgreSQL): an id is never reused,
+ *   even after deletes. On PostgreSQL a failed insert still uses up its id (sequences are
+ *   not transactional), so ids may have gaps.
  */
 import { randomUUID } from 'node:crypto';
 import { type ColumnType, type Generated, type Kysely, sql } from 'kysely';
-import { SqliteError, WalguardError } from '../errors.js';
+import { PostgresError, SqliteError, WalguardError } from '../errors.js';
 import type { Walguard } from '../walguard.js';
+import { type EngineSql, engineSql } from './engine-sql.js';
 import type { MigrationSet } from './migrations.js';
 import {
   type CriticalWrite,
@@ -180,6 +185,10 @@ export function conversationMigrations(): MigrationSet {
     migrations: {
       '0001_conversations_and_messages': {
         async up(db: Kysely<unknown>): Promise<void> {
+          const { name, int64 } = engineSql(db);
+          const sqlite = name === 'sqlite';
+          // SQLite's STRICT type checking; PostgreSQL checks types always.
+          const strict = sql.raw(sqlite ? 'STRICT' : '');
           await db.schema
             .createTable('conversations')
             .addColumn('id', 'text', (c) =>
@@ -193,11 +202,17 @@ export function conversationMigrations(): MigrationSet {
               c
                 .notNull()
                 .defaultTo('{}')
-                .check(sql.raw("json_valid(metadata) AND json_type(metadata) = 'object'")),
+                .check(
+                  sql.raw(
+                    sqlite
+                      ? "json_valid(metadata) AND json_type(metadata) = 'object'"
+                      : "json_typeof(metadata::json) = 'object'",
+                  ),
+                ),
             )
-            .addColumn('created_at', 'integer', (c) => c.notNull())
-            .addColumn('updated_at', 'integer', (c) => c.notNull())
-            .modifyEnd(sql.raw('STRICT'))
+            .addColumn('created_at', int64, (c) => c.notNull())
+            .addColumn('updated_at', int64, (c) => c.notNull())
+            .modifyEnd(strict)
             .execute();
           await db.schema
             .createIndex('conversations_by_updated')
@@ -206,7 +221,11 @@ export function conversationMigrations(): MigrationSet {
             .execute();
           await db.schema
             .createTable('messages')
-            .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+            .addColumn('id', int64, (c) =>
+              sqlite
+                ? c.primaryKey().autoIncrement()
+                : c.primaryKey().generatedByDefaultAsIdentity(),
+            )
             .addColumn('conversation_id', 'text', (c) =>
               c.notNull().references('conversations.id').onDelete('cascade'),
             )
@@ -216,11 +235,11 @@ export function conversationMigrations(): MigrationSet {
                 .check(sql.raw(`role IN (${MESSAGE_ROLES.map((r) => `'${r}'`).join(', ')})`)),
             )
             .addColumn('content', 'text', (c) => c.notNull())
-            .addColumn('token_count', 'integer', (c) =>
+            .addColumn('token_count', int64, (c) =>
               c.notNull().defaultTo(0).check(sql.raw('token_count >= 0')),
             )
-            .addColumn('created_at', 'integer', (c) => c.notNull())
-            .modifyEnd(sql.raw('STRICT'))
+            .addColumn('created_at', int64, (c) => c.notNull())
+            .modifyEnd(strict)
             .execute();
           await db.schema
             .createIndex('messages_by_conversation')
@@ -241,12 +260,15 @@ export class ConversationStore<M extends object = JsonObject> {
   /** The options in force, frozen. */
   readonly options: Readonly<Required<ConversationStoreOptions>>;
   readonly #db: Walguard<ConversationTables>;
+  /** The engine's spelling of `greatest` (see `engine-sql.ts`). */
+  readonly #sql: EngineSql;
 
   private constructor(
     db: Walguard<ConversationTables>,
     options: Required<ConversationStoreOptions>,
   ) {
     this.#db = db;
+    this.#sql = engineSql(db.kysely as Kysely<unknown>);
     this.options = Object.freeze(options);
     const maxValueBytes = Math.max(
       options.maxContentBytes,
@@ -330,7 +352,10 @@ export class ConversationStore<M extends object = JsonObject> {
     const result = await this.#db.write((k) =>
       k
         .updateTable('conversations')
-        .set((eb) => ({ ...set, updated_at: eb.fn('max', [eb.ref('updated_at'), eb.val(now)]) }))
+        .set((eb) => ({
+          ...set,
+          updated_at: eb.fn(this.#sql.greatest, [eb.ref('updated_at'), eb.val(now)]),
+        }))
         .where('id', '=', id)
         .returningAll(),
     );
@@ -415,7 +440,9 @@ export class ConversationStore<M extends object = JsonObject> {
         ...rows.map((row) => k.insertInto('messages').values(row).returningAll()),
         k
           .updateTable('conversations')
-          .set((eb) => ({ updated_at: eb.fn('max', [eb.ref('updated_at'), eb.val(latest)]) }))
+          .set((eb) => ({
+            updated_at: eb.fn(this.#sql.greatest, [eb.ref('updated_at'), eb.val(latest)]),
+          }))
           .where('id', '=', conversationId),
       ];
     };
@@ -563,12 +590,13 @@ function toMessage(row: MessageRow): Message {
 
 /** Rewrites a foreign-key failure of an append so that it names the conversation. */
 function explainForeignKey(error: unknown, conversationId: string): unknown {
+  const why = (e: Error) =>
+    `${e.message}: conversation ${JSON.stringify(conversationId)} does not exist; nothing was written`;
   if (error instanceof SqliteError && error.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
-    return new SqliteError(
-      `${error.message}: conversation ${JSON.stringify(conversationId)} does not exist; nothing was written`,
-      error.code,
-      error.rawCode,
-    );
+    return new SqliteError(why(error), error.code, error.rawCode);
+  }
+  if (error instanceof PostgresError && error.code === '23503') {
+    return new PostgresError(why(error), error.code, error);
   }
   return error;
 }

@@ -15,7 +15,7 @@ import type { Kysely, LogConfig, RootOperationNode, Transaction } from 'kysely';
 import type { InteractiveTransaction } from '../tx/interactive-transaction.js';
 import type { QueryBackend } from './query-backend.js';
 import { MigrationLocks } from './walguard-adapter.js';
-import { WalguardDialect } from './walguard-dialect.js';
+import { type Engine, WalguardDialect } from './walguard-dialect.js';
 import { type RouterPool, walguardKysely } from './walguard-executor.js';
 
 /** Begins an interactive transaction at `ticket` (0: on arrival), bounded by `timeoutMs`. */
@@ -42,6 +42,7 @@ export function buildKyselyFront<DB>(
   stamp: (node: RootOperationNode, queryId: object) => void,
   migrationTimeoutMs: number,
   log?: LogConfig,
+  engine: Engine = 'sqlite',
 ): KyselyFront<DB> {
   const plain: QueryBackend = { ...backend, beginTransaction: () => beginAt(0) };
   /** Tickets of `transaction()` calls whose transaction has not reached the driver yet, oldest first. */
@@ -57,12 +58,12 @@ export function buildKyselyFront<DB>(
   };
   const locks = new MigrationLocks();
   const txKysely = walguardKysely<DB>(
-    new WalguardDialect(claiming, locks),
+    new WalguardDialect(claiming, locks, engine),
     claiming,
     stamp,
     log,
   ).kysely;
-  const dialect = new WalguardDialect(plain, locks);
+  const dialect = new WalguardDialect(plain, locks, engine);
   const front = walguardKysely<DB>(dialect, plain, stamp, log);
   return {
     kysely: front.kysely,
@@ -71,6 +72,7 @@ export function buildKyselyFront<DB>(
     migrationDialect: new WalguardDialect(
       { ...backend, beginTransaction: () => beginAt(0, migrationTimeoutMs) },
       locks,
+      engine,
     ),
     transaction(ticket, fn) {
       const claim = { ticket, used: false };

@@ -8,6 +8,11 @@
  * vector index `memories_embedding_idx` (`libsql_vector_idx(embedding, 'metric=cosine')`) and an
  * index on `(kind, created_at)`. Times are ms since the epoch.
  *
+ * On PostgreSQL (see `memory-vectors.ts`) the embedding is a pgvector `vector(dimensions)`
+ * with an HNSW index when the server has pgvector (`CREATE EXTENSION vector` succeeds at
+ * migration), and otherwise a `real[]` searched by an exact cosine scan in SQL — the same
+ * results, at a cost linear in the table.
+ *
  * Search. A store holding fewer than `scanBelow` embedded memories (default 2,000) scans them:
  * exact, and faster than the index at that size (measured: 1,000 memories of 768 dimensions,
  * 3.2 ms scan vs 17 ms index). It also sidesteps an engine behaviour: libSQL's DiskANN often
@@ -39,6 +44,14 @@
 import { type ColumnType, type Generated, type Kysely, sql } from 'kysely';
 import { WalguardError } from '../errors.js';
 import type { Walguard } from '../walguard.js';
+import { type EngineSql, engineSql } from './engine-sql.js';
+import {
+  createPostgresVectors,
+  declaredEmbedding,
+  VECTOR_INDEX,
+  type VectorSql,
+  vectorSql,
+} from './memory-vectors.js';
 import type { MigrationSet } from './migrations.js';
 import { readOnReaderThread } from './read-router.js';
 import {
@@ -173,9 +186,6 @@ export interface RecordAccessOptions {
 /** Most embedding dimensions accepted (libSQL's vector limit). */
 export const MAX_DIMENSIONS = 65536;
 
-/** The vector index's name. */
-const INDEX = 'memories_embedding_idx';
-
 /** Default `scanBelow`: where a scan of 768-dimension embeddings was still well ahead of the index. */
 const DEFAULT_SCAN_BELOW = 2000;
 
@@ -193,28 +203,45 @@ export function memoryMigrations(options: { dimensions: number }): MigrationSet 
     migrations: {
       '0001_memories': {
         async up(db: Kysely<unknown>): Promise<void> {
+          const { name, int64, double } = engineSql(db);
+          const sqlite = name === 'sqlite';
+          const vectors = sqlite
+            ? { type: sql.raw(`F32_BLOB(${dimensions})`), kind: 'libsql' as const }
+            : await createPostgresVectors(db, dimensions);
+          const size =
+            vectors.kind === 'libsql'
+              ? `length(embedding) = ${dimensions * 4}`
+              : vectors.kind === 'real[]'
+                ? `cardinality(embedding) = ${dimensions}`
+                : 'true';
           await db.schema
             .createTable('memories')
-            .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+            .addColumn('id', int64, (c) =>
+              sqlite
+                ? c.primaryKey().autoIncrement()
+                : c.primaryKey().generatedByDefaultAsIdentity(),
+            )
             .addColumn('kind', 'text', (c) =>
               c.notNull().check(sql.raw('length(kind) BETWEEN 1 AND 100')),
             )
             .addColumn('content', 'text', (c) => c.notNull())
-            .addColumn('importance', 'real', (c) =>
+            .addColumn('importance', double, (c) =>
               c.notNull().defaultTo(0.5).check(sql.raw('importance >= 0 AND importance <= 1')),
             )
-            .addColumn('embedding', sql.raw(`F32_BLOB(${dimensions})`), (c) =>
-              c.check(sql.raw(`embedding IS NULL OR length(embedding) = ${dimensions * 4}`)),
+            .addColumn('embedding', vectors.type, (c) =>
+              c.check(sql.raw(`embedding IS NULL OR ${size}`)),
             )
-            .addColumn('created_at', 'integer', (c) => c.notNull())
-            .addColumn('last_accessed_at', 'integer')
-            .addColumn('access_count', 'integer', (c) => c.notNull().defaultTo(0))
+            .addColumn('created_at', int64, (c) => c.notNull())
+            .addColumn('last_accessed_at', int64)
+            .addColumn('access_count', int64, (c) => c.notNull().defaultTo(0))
             .execute();
-          await sql
-            .raw(
-              `CREATE INDEX ${INDEX} ON memories (libsql_vector_idx(embedding, 'metric=cosine'))`,
-            )
-            .execute(db);
+          if (vectors.kind !== 'real[]') {
+            const index =
+              vectors.kind === 'libsql'
+                ? `CREATE INDEX ${VECTOR_INDEX} ON memories (libsql_vector_idx(embedding, 'metric=cosine'))`
+                : `CREATE INDEX ${VECTOR_INDEX} ON memories USING hnsw (embedding vector_cosine_ops)`;
+            await sql.raw(index).execute(db);
+          }
           await db.schema
             .createIndex('memories_by_kind')
             .on('memories')
@@ -235,15 +262,23 @@ export class MemoryStore {
   readonly maxContentBytes: number;
   /** Below this many embedded memories, `search()` scans instead of using the index. */
   readonly scanBelow: number;
+  /** How embeddings are stored: `libsql` (F32_BLOB), `pgvector`, or `real[]` (PostgreSQL without pgvector). */
+  readonly vectorKind: VectorSql['kind'];
   readonly #db: Walguard<MemoryTables>;
+  readonly #vectors: VectorSql;
+  readonly #sql: EngineSql;
 
   private constructor(
     db: Walguard<MemoryTables>,
     dimensions: number,
     maxContentBytes: number,
     scanBelow: number,
+    vectors: VectorSql,
   ) {
     this.#db = db;
+    this.#vectors = vectors;
+    this.vectorKind = vectors.kind;
+    this.#sql = engineSql(db.kysely as Kysely<unknown>);
     this.dimensions = dimensions;
     this.maxContentBytes = maxContentBytes;
     this.scanBelow = scanBelow;
@@ -271,17 +306,17 @@ export class MemoryStore {
     }
     const loose = db as unknown as Walguard<MemoryTables>;
     await requireTables(loose, ['memories']);
-    const { rows } = await sql<{ type: string }>`
-      SELECT type FROM pragma_table_info('memories') WHERE name = 'embedding'`.execute(
-      loose.kysely,
-    );
-    const declared = rows[0]?.type ?? '(none)';
-    if (declared.replace(/\s/g, '').toUpperCase() !== `F32_BLOB(${dimensions})`) {
+    const kysely = loose.kysely as Kysely<unknown>;
+    const found = await declaredEmbedding(kysely, engineSql(kysely).name);
+    const declared = found?.declared ?? '(none)';
+    const expected = { libsql: `F32_BLOB(${dimensions})`, pgvector: `vector(${dimensions})` };
+    if (declared !== (expected[found?.kind as keyof typeof expected] ?? `real[${dimensions}]`)) {
       throw invalid(
         `The memories table stores embeddings as ${declared}, but this store was opened with dimensions: ${dimensions}. Open it with the dimensions it was created with, or migrate the table (re-embedding every memory)`,
       );
     }
-    return new MemoryStore(loose, dimensions, maxContentBytes, scanBelow);
+    const vectors = vectorSql(found!.kind);
+    return new MemoryStore(loose, dimensions, maxContentBytes, scanBelow, vectors);
   }
 
   /** Adds a memory (one critical unit) and resolves with it once durable. */
@@ -295,13 +330,13 @@ export class MemoryStore {
     if (!Array.isArray(memories)) throw invalid('Expected `memories` to be an array');
     const rows = memories.map((m, i) => this.#newRow(m, `memories[${i}]`));
     const stored = await this.memories.insertMany(rows);
-    return stored.map(toMemory);
+    return stored.map((r) => this.#memory(r));
   }
 
   /** The memory, or `undefined`. */
   async get(id: number): Promise<Memory | undefined> {
     const row = await this.memories.findById(id);
-    return row === undefined ? undefined : toMemory(row);
+    return row === undefined ? undefined : this.#memory(row);
   }
 
   /** Changes a memory; resolves with it, or `undefined` when there is none. */
@@ -315,7 +350,7 @@ export class MemoryStore {
       set.embedding = patch.embedding === null ? null : this.#blob(patch.embedding, 'embedding');
     }
     const row = await this.memories.update(id, set as Parameters<typeof this.memories.update>[1]);
-    return row === undefined ? undefined : toMemory(row);
+    return row === undefined ? undefined : this.#memory(row);
   }
 
   /** Deletes a memory (and its vector-index entry); `true` when it existed. */
@@ -346,7 +381,7 @@ export class MemoryStore {
       limit: options.limit ?? 50,
       after: options.after,
     });
-    return { rows: page.rows.map(toMemory), next: page.next };
+    return { rows: page.rows.map((r) => this.#memory(r)), next: page.next };
   }
 
   /**
@@ -362,14 +397,18 @@ export class MemoryStore {
     const filter = toFilter(options);
     const filtered = Object.keys(filter).length > 0;
     const k2 = this.#db.kysely as unknown as Kysely<MemoryTables & { t: { id: number } }>;
-    const distance = sql<number>`vector_distance_cos(m.embedding, ${q})`;
+    const distance = this.#vectors.distance(sql.ref('m.embedding'), q);
+    const toScored = (row: MemoryRow & { distance: number }): ScoredMemory => ({
+      ...this.#memory(row),
+      distance: row.distance,
+    });
     const scan = async () => {
       const rows = await k2
         .selectFrom('memories as m')
         .selectAll('m')
         .select(distance.as('distance'))
         .where('m.embedding', 'is not', null)
-        .$if(filtered, (qb) => qb.where((eb) => whereFilter(eb, filter, 'm')))
+        .$if(filtered, (qb) => qb.where((eb) => whereFilter(eb, filter, 'm', k2)))
         .orderBy('distance')
         .orderBy('m.id')
         .limit(k)
@@ -377,18 +416,24 @@ export class MemoryStore {
         .execute();
       return rows.map(toScored);
     };
-    if (options.exact === true || (await this.#embeddedFewerThan(this.scanBelow))) return scan();
+    if (
+      options.exact === true ||
+      !this.#vectors.indexed ||
+      (await this.#embeddedFewerThan(this.scanBelow))
+    ) {
+      return scan();
+    }
     // DiskANN is approximate: asking it for exactly k neighbours sometimes missed the true
     // nearest (even a distance-0 match right after an UPDATE, seen in CI). Oversample, then
     // order the candidates by exact distance.
     let candidates = filtered ? Math.max(4 * k, 32) : Math.max(2 * k, 16);
     for (let round = 1; ; round++) {
       const rows = await k2
-        .selectFrom(sql<{ id: number }>`vector_top_k(${INDEX}, ${q}, ${candidates})`.as('t'))
+        .selectFrom(this.#vectors.candidates(q, candidates).as('t'))
         .innerJoin('memories as m', 'm.id', 't.id')
         .selectAll('m')
         .select(distance.as('distance'))
-        .$if(filtered, (qb) => qb.where((eb) => whereFilter(eb, filter, 'm')))
+        .$if(filtered, (qb) => qb.where((eb) => whereFilter(eb, filter, 'm', k2)))
         .orderBy('distance')
         .orderBy('m.id')
         .limit(k)
@@ -408,7 +453,7 @@ export class MemoryStore {
     if (n === 0) return false;
     const { rows } = await sql<{ n: number }>`
       SELECT count(*) AS n FROM (
-        SELECT 1 FROM memories WHERE embedding IS NOT NULL LIMIT ${n}) ${readOnReaderThread}`.execute(
+        SELECT 1 FROM memories WHERE embedding IS NOT NULL LIMIT ${n}) AS e ${readOnReaderThread}`.execute(
       this.#db.kysely,
     );
     return Number(rows[0]!.n) < n;
@@ -475,7 +520,7 @@ export class MemoryStore {
       return k
         .updateTable('memories')
         .set((eb) => ({
-          last_accessed_at: eb.fn('max', [
+          last_accessed_at: eb.fn(this.#sql.greatest, [
             eb.fn.coalesce('last_accessed_at', eb.val(0)),
             eb.val(at),
           ]),
@@ -516,7 +561,21 @@ export class MemoryStore {
     return content;
   }
 
-  /** An embedding as `F32_BLOB` bytes (little-endian float32), checked. */
+  /** A row as a `Memory` (the embedding decoded for this engine). */
+  #memory(row: MemoryRow): Memory {
+    return {
+      id: row.id,
+      kind: row.kind,
+      content: row.content,
+      importance: row.importance,
+      embedding: this.#vectors.decode(row.embedding),
+      createdAt: row.created_at,
+      lastAccessedAt: row.last_accessed_at,
+      accessCount: row.access_count,
+    };
+  }
+
+  /** An embedding as this engine stores it (`F32_BLOB` bytes, a vector, a real[]), checked. */
   #blob(embedding: Embedding, what: string): Buffer {
     const isArray = Array.isArray(embedding) || embedding instanceof Float32Array;
     if (!isArray) {
@@ -531,7 +590,7 @@ export class MemoryStore {
         { details: { expected: this.dimensions, got: embedding.length } },
       );
     }
-    const out = Buffer.allocUnsafe(this.dimensions * 4);
+    const out = new Float32Array(this.dimensions);
     let norm = 0;
     for (let i = 0; i < this.dimensions; i++) {
       const v = embedding[i] as number;
@@ -540,7 +599,7 @@ export class MemoryStore {
           `Expected \`${what}[${i}]\` to be a finite number, got \`${String(v)}\`; nothing was written`,
         );
       }
-      out.writeFloatLE(v, i * 4);
+      out[i] = v;
       norm += v * v;
     }
     if (norm === 0) {
@@ -548,7 +607,8 @@ export class MemoryStore {
         `Expected \`${what}\` not to be all zeros: its cosine distance to anything is undefined; nothing was written`,
       );
     }
-    return out;
+    // Typed as the table's column (bytes); on PostgreSQL it is the engine's own form.
+    return this.#vectors.encode(out) as Buffer;
   }
 }
 
@@ -557,6 +617,7 @@ type MemoryRow = {
   kind: string;
   content: string;
   importance: number;
+  /** As the engine returns it: bytes (libSQL), number[] (real[]) or vector text (pgvector). */
   embedding: Buffer | null;
   created_at: number;
   last_accessed_at: number | null;
@@ -578,31 +639,6 @@ function toFilter(filter: MemoryFilter): Filter<MemoryRow> {
   if (filter.minImportance !== undefined) {
     out.importance = { gte: checkNumber(filter.minImportance, 'minImportance') };
   }
-  return out;
-}
-
-function toMemory(row: MemoryRow): Memory {
-  return {
-    id: row.id,
-    kind: row.kind,
-    content: row.content,
-    importance: row.importance,
-    embedding: row.embedding === null ? null : toFloat32(row.embedding),
-    createdAt: row.created_at,
-    lastAccessedAt: row.last_accessed_at,
-    accessCount: row.access_count,
-  };
-}
-
-function toScored(row: MemoryRow & { distance: number }): ScoredMemory {
-  return { ...toMemory(row), distance: row.distance };
-}
-
-/** Little-endian float32 bytes to a fresh `Float32Array`. */
-function toFloat32(bytes: Uint8Array): Float32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(bytes.byteLength >>> 2);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
 }
 

@@ -44,6 +44,7 @@ import {
 } from 'kysely';
 import { WalguardError } from '../errors.js';
 import type { Walguard } from '../walguard.js';
+import type { WalguardAdapter } from './walguard-adapter.js';
 
 export type { Migration } from 'kysely';
 
@@ -185,6 +186,9 @@ export async function runMigrations<DB>(
       for (let n = 0; n < pendingPerSet[i]!; n++) {
         const stepStarted = performance.now();
         const result: MigrationResultSet = await migrator.migrateUp();
+        // Another instance (PostgreSQL: several may start together) applied the rest of
+        // this set while this one waited for the migration lock.
+        if (result.error === undefined && (result.results?.length ?? 0) === 0) break;
         const done = result.results?.find((r) => r.status === 'Success');
         const failed = result.results?.find((r) => r.status === 'Error');
         if (result.error !== undefined || failed !== undefined || done === undefined) {
@@ -239,7 +243,11 @@ function migrationKysely<DB>(db: Walguard<DB>): Kysely<unknown> {
     createDriver: () => base.createDriver(),
     createQueryCompiler: () => base.createQueryCompiler(),
     // SQLite's DDL is transactional (see the file header); the lock is the database's own.
-    createAdapter: () => base.createAdapter().withTransactionalDdl(),
+    // PostgreSQL's own adapter already says true, and locks with pg_advisory_xact_lock.
+    createAdapter: () =>
+      base.engine === 'postgres'
+        ? base.createAdapter()
+        : (base.createAdapter() as WalguardAdapter).withTransactionalDdl(),
     createIntrospector: (k) => base.createIntrospector(k),
   };
   const log = db.options.kyselyLog;

@@ -35,6 +35,7 @@ import {
 } from 'kysely';
 import { WalguardError } from '../errors.js';
 import type { Walguard, Writable } from '../walguard.js';
+import { type EngineSql, engineSql } from './engine-sql.js';
 
 /** The table names of `DB`. */
 export type TableName<DB> = keyof DB & string;
@@ -88,7 +89,7 @@ export type Condition<V> = {
   isNull?: boolean;
 } & (NonNullable<V> extends string
   ? {
-      /** SQL `LIKE` pattern (`%`, `_`; ASCII case-insensitive). */
+      /** SQL `LIKE` pattern (`%`, `_`; case-insensitive: ASCII on SQLite, `ILIKE` on PostgreSQL). */
       like?: string;
     }
   : unknown);
@@ -100,7 +101,7 @@ export type Filter<R> = { readonly [C in keyof R]?: R[C] | Condition<R[C]> };
 export interface OrderTerm<R> {
   /** The column. */
   column: keyof R & string;
-  /** `asc` (default) or `desc`. NULLs sort first ascending and last descending, as in SQLite. */
+  /** `asc` (default) or `desc`. NULLs sort first ascending and last descending, as in SQLite (on PostgreSQL too). */
   direction?: 'asc' | 'desc';
 }
 
@@ -177,6 +178,8 @@ export class Repository<
   readonly #key: string;
   /** The table's NOT NULL columns, read once, on the first keyset page (see `keysetExpression`). */
   #notNull: Promise<ReadonlySet<string>> | undefined;
+  /** The engine's spelling of what differs (see `engine-sql.ts`), looked up on first use. */
+  #engine: EngineSql | undefined;
 
   /**
    * A repository for `table` of `db`. `options.primaryKey` is required when the table has no
@@ -203,6 +206,12 @@ export class Repository<
     this.#db = db as unknown as Walguard<LooseDB>;
     this.#table = this.table;
     this.#key = this.primaryKey;
+  }
+
+  /** The engine's spelling of what differs; the constructor touches nothing of `db`. */
+  get #sql(): EngineSql {
+    this.#engine ??= engineSql(this.#db.kysely as Kysely<unknown>);
+    return this.#engine;
   }
 
   /** Inserts one row as one unit; critical: resolves with the row as stored (defaults applied). */
@@ -306,7 +315,7 @@ export class Repository<
       return k
         .updateTable(this.#table)
         .set(patch as Record<string, unknown>)
-        .where((eb) => filterExpression(eb, where));
+        .where((eb) => filterExpression(eb, where, undefined, this.#sql));
     };
     return this.#run(options, build, async () => {
       const result = await this.#db.write(build);
@@ -380,7 +389,9 @@ export class Repository<
   deleteWhere(where: Filter<Row<DB, TB>>, options?: WriteOptions): Promise<unknown> {
     const build = (k: Kysely<LooseDB>) => {
       requireFilter(where, 'deleteWhere');
-      return k.deleteFrom(this.#table).where((eb) => filterExpression(eb, where));
+      return k
+        .deleteFrom(this.#table)
+        .where((eb) => filterExpression(eb, where, undefined, this.#sql));
     };
     return this.#run(options, build, async () => {
       const result = await this.#db.write(build);
@@ -432,14 +443,23 @@ export class Repository<
     let query: LooseSelect = this.#db.kysely.selectFrom(this.#table).selectAll();
     const where = options.where;
     if (where !== undefined && Object.keys(where).length > 0) {
-      query = query.where((eb) => filterExpression(eb, where));
+      query = query.where((eb) => filterExpression(eb, where, undefined, this.#sql));
     }
+    const explicitNulls = this.#sql.explicitNulls;
+    const notNull =
+      options.after !== undefined || explicitNulls ? await this.#notNullColumns() : undefined;
     if (options.after !== undefined) {
       const values = decodeCursor(options.after, order);
-      const notNull = await this.#notNullColumns();
-      query = query.where((eb) => keysetExpression(eb, order, values, notNull));
+      query = query.where((eb) => keysetExpression(eb, order, values, notNull!));
     }
-    for (const term of order) query = query.orderBy(term.column, term.desc ? 'desc' : 'asc');
+    for (const { column, desc } of order) {
+      // SQLite's NULL order, said explicitly where the engine differs (only for columns that
+      // can hold NULL, so that an index on a NOT NULL column still serves the order).
+      query =
+        explicitNulls && !notNull!.has(column)
+          ? query.orderBy(column, (ob) => (desc ? ob.desc().nullsLast() : ob.asc().nullsFirst()))
+          : query.orderBy(column, desc ? 'desc' : 'asc');
+    }
     if (limit !== undefined) query = query.limit(limit + 1);
     const rows = await query.execute();
     let next: string | undefined;
@@ -454,7 +474,7 @@ export class Repository<
   async count(where?: Filter<Row<DB, TB>>): Promise<number> {
     let query = this.#db.kysely.selectFrom(this.#table).select((eb) => eb.fn.countAll().as('n'));
     if (where !== undefined && Object.keys(where).length > 0) {
-      query = query.where((eb) => filterExpression(eb, where));
+      query = query.where((eb) => filterExpression(eb, where, undefined, this.#sql));
     }
     const row = await query.executeTakeFirstOrThrow();
     return Number(row.n);
@@ -466,21 +486,7 @@ export class Repository<
    * needs a new repository (the stores open theirs after migrating).
    */
   #notNullColumns(): Promise<ReadonlySet<string>> {
-    this.#notNull ??= sql<{ name: string; notnull: number; pk: number; type: string }>`
-      SELECT name, "notnull", pk, type FROM pragma_table_info(${this.#table})`
-      .execute(this.#db.kysely)
-      .then(({ rows }) => {
-        const keys = rows.filter((r) => r.pk > 0);
-        return new Set(
-          rows
-            .filter(
-              (r) =>
-                r.notnull === 1 ||
-                (keys.length === 1 && r.pk === 1 && r.type.toUpperCase() === 'INTEGER'),
-            )
-            .map((r) => r.name),
-        );
-      });
+    this.#notNull ??= this.#sql.notNullColumns(this.#db.kysely as Kysely<unknown>, this.#table);
     this.#notNull.catch(() => {
       this.#notNull = undefined;
     });
@@ -549,12 +555,14 @@ export class Repository<
       typeof value === 'number' ||
       typeof value === 'bigint' ||
       typeof value === 'boolean' ||
-      isExpression(value)
+      isExpression(value) ||
+      // PostgreSQL stores arrays (`real[]`, `text[]`, …); SQLite cannot.
+      (Array.isArray(value) && this.#sql.name === 'postgres')
     ) {
       return;
     } else {
       throw invalid(
-        `Expected \`${this.table}.${column}\` to be a string, number, bigint, boolean, null or Uint8Array, got ${show(value)}; nothing was written`,
+        `Expected \`${this.table}.${column}\` to be a string, number, bigint, boolean, null or Uint8Array (or, on PostgreSQL, an array), got ${show(value)}; nothing was written`,
       );
     }
     if (bytes > limit) {
@@ -584,14 +592,9 @@ export async function requireTables<DB>(
   db: Walguard<DB>,
   tables: readonly string[],
 ): Promise<void> {
-  const k = db.kysely as unknown as Kysely<{ sqlite_schema: { name: string; type: string } }>;
-  const rows = await k
-    .selectFrom('sqlite_schema')
-    .select('name')
-    .where('type', '=', 'table')
-    .where('name', 'in', tables)
-    .execute();
-  const missing = tables.filter((t) => !rows.some((r) => r.name === t));
+  const kysely = db.kysely as unknown as Kysely<unknown>;
+  const existing = await engineSql(kysely).existingTables(kysely, tables);
+  const missing = tables.filter((t) => !existing.includes(t));
   if (missing.length > 0) {
     throw invalid(
       `The table(s) ${missing.join(', ')} do not exist: run the store's migrations first (runMigrations(db, [conversationMigrations(), memoryMigrations({ dimensions })]))`,
@@ -647,10 +650,17 @@ const CONDITION_KEYS = new Set([
 /**
  * The WHERE expression of a `Filter` (the AND of every column's conditions), for a query of
  * your own: `.where((eb) => whereFilter(eb, { kind: 'fact' }, 'm'))`. `alias` prefixes each
- * column (`m.kind`). Throws `INVALID_OPTION` on an unknown condition.
+ * column (`m.kind`); `db` (your `Kysely`, e.g. `db.kysely`) tells the engine, for `like`
+ * (SQLite's LIKE, PostgreSQL's ILIKE). Throws `INVALID_OPTION` on an unknown condition.
  */
-export function whereFilter<EB>(eb: EB, filter: object, alias?: string): Expression<SqlBool> {
-  return filterExpression(eb as unknown as LooseExpressionBuilder, filter, alias);
+export function whereFilter<EB>(
+  eb: EB,
+  filter: object,
+  alias?: string,
+  db?: { getExecutor(): unknown },
+): Expression<SqlBool> {
+  const engine = db === undefined ? undefined : engineSql(db as Kysely<unknown>);
+  return filterExpression(eb as unknown as LooseExpressionBuilder, filter, alias, engine);
 }
 
 /** Builds the WHERE expression of a filter (AND of every column's conditions). */
@@ -658,6 +668,7 @@ function filterExpression(
   eb: LooseExpressionBuilder,
   filter: object,
   alias?: string,
+  engine?: EngineSql,
 ): Expression<SqlBool> {
   const parts: Expression<SqlBool>[] = [];
   for (const [name, spec] of Object.entries(filter)) {
@@ -674,7 +685,7 @@ function filterExpression(
           `Unknown condition \`${op}\` on \`${column}\`; expected one of ${[...CONDITION_KEYS].join(', ')}`,
         );
       }
-      parts.push(conditionExpression(eb, column, op, value));
+      parts.push(conditionExpression(eb, column, op, value, engine?.like ?? 'like'));
     }
   }
   return eb.and(parts);
@@ -685,12 +696,14 @@ function conditionExpression(
   column: string,
   op: string,
   value: unknown,
+  like: 'like' | 'ilike',
 ): Expression<SqlBool> {
   switch (op) {
     case 'eq':
       return value === null ? eb(column, 'is', null) : eb(column, '=', value);
     case 'ne':
-      return eb(column, 'is not', value);
+      // Null-safe on both engines (SQLite's `IS NOT` with a value is not PostgreSQL).
+      return eb(column, 'is distinct from', value);
     case 'gt':
       return eb(column, '>', value);
     case 'gte':
@@ -700,14 +713,15 @@ function conditionExpression(
     case 'lte':
       return eb(column, '<=', value);
     case 'like':
-      return eb(column, 'like', value as string);
+      return eb(column, like, value as string);
     case 'isNull':
       return eb(column, value ? 'is' : 'is not', null);
     default: {
       if (!Array.isArray(value)) {
         throw invalid(`Expected \`${column}.${op}\` to be an array, got ${show(value)}`);
       }
-      // SQLite accepts an empty list: `x IN ()` is false, `x NOT IN ()` true.
+      // `x IN ()` is false and `x NOT IN ()` true; PostgreSQL refuses the empty list itself.
+      if (value.length === 0) return sql.lit(op !== 'in');
       return eb(column, op === 'in' ? 'in' : 'not in', value);
     }
   }
@@ -744,7 +758,7 @@ function keysetExpression(
       parts.push(v === null ? eb(column, 'is not', null) : eb(column, '>', v));
     } else if (v === null) {
       // Nothing sorts after NULL in a descending order except other columns' ties.
-      parts.push(sql<SqlBool>`0`);
+      parts.push(sql.lit(false));
     } else if (notNull.has(column)) {
       parts.push(eb(column, '<', v));
     } else {

@@ -1,8 +1,12 @@
 import {
   type DatabaseIntrospector,
   type Dialect,
+  type DialectAdapter,
   type Driver,
   type Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
   type QueryCompiler,
   SqliteIntrospector,
   SqliteQueryCompiler,
@@ -11,19 +15,26 @@ import type { QueryBackend } from './query-backend.js';
 import { type MigrationLocks, WalguardAdapter } from './walguard-adapter.js';
 import { WalguardDriver } from './walguard-driver.js';
 
+/** The engine a dialect speaks to. */
+export type Engine = 'sqlite' | 'postgres';
+
 /**
- * The Kysely `Dialect` behind `db.kysely`: SQLite's compiler, adapter and introspector with
- * walguard's driver. An app may build its own `Kysely<DB>` on it (with plugins such as
- * `CamelCasePlugin`); all such instances share the one write queue and reader.
+ * The Kysely `Dialect` behind `db.kysely`: the engine's compiler, adapter and introspector
+ * (SQLite's, or PostgreSQL's) with walguard's driver. An app may build its own `Kysely<DB>`
+ * on it (with plugins such as `CamelCasePlugin`); all such instances share the one write
+ * queue and reader.
  */
 export class WalguardDialect implements Dialect {
   readonly #backend: QueryBackend;
-  /** The migration locks of the open database, shared by all its dialects. */
+  /** The migration locks of the open database, shared by all its dialects (SQLite). */
   readonly #locks: MigrationLocks;
+  /** The engine whose SQL this dialect compiles. */
+  readonly engine: Engine;
 
-  constructor(backend: QueryBackend, locks: MigrationLocks) {
+  constructor(backend: QueryBackend, locks: MigrationLocks, engine: Engine = 'sqlite') {
     this.#backend = backend;
     this.#locks = locks;
+    this.engine = engine;
   }
 
   /** Drivers created (one per Kysely instance built on this dialect). */
@@ -36,15 +47,18 @@ export class WalguardDialect implements Dialect {
   }
 
   createQueryCompiler(): QueryCompiler {
-    return new SqliteQueryCompiler();
+    return this.engine === 'postgres' ? new PostgresQueryCompiler() : new SqliteQueryCompiler();
   }
 
-  /** SQLite's adapter with a migration lock that excludes (see `walguard-adapter.ts`). */
-  createAdapter(): WalguardAdapter {
-    return new WalguardAdapter(this.#locks);
+  /**
+   * SQLite: its adapter with a migration lock that excludes (see `walguard-adapter.ts`).
+   * PostgreSQL: its own adapter, whose migration lock is `pg_advisory_xact_lock`.
+   */
+  createAdapter(): DialectAdapter {
+    return this.engine === 'postgres' ? new PostgresAdapter() : new WalguardAdapter(this.#locks);
   }
 
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
-    return new SqliteIntrospector(db);
+    return this.engine === 'postgres' ? new PostgresIntrospector(db) : new SqliteIntrospector(db);
   }
 }

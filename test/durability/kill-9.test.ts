@@ -1,46 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startWriter } from '../fixtures/start-writer.js';
 import { readFresh, tempDir } from '../helpers.js';
 
-const fixture = path.join(import.meta.dirname, '../fixtures/kill-writer.ts');
 /** A sample for `npm test` (20 took 1-3 min of a run here); `npm run crash` runs 200. */
 const KILLS = Number(process.env.WALGUARD_KILLS ?? 8);
-
-/** Starts the writer child and collects the ids it acknowledges. */
-function startWriter(file: string, run: number) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', 'tsx', fixture, file, String(run)],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const acked: number[] = [];
-  let buffer = '';
-  let onReady!: () => void;
-  const ready = new Promise<void>((resolve) => {
-    onReady = resolve;
-  });
-  let onFirstAck!: () => void;
-  const firstAck = new Promise<void>((resolve) => {
-    onFirstAck = resolve;
-  });
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const lines = buffer.split('\n');
-    buffer = lines.pop()!;
-    for (const line of lines) {
-      if (line === 'ready') onReady();
-      else {
-        acked.push(Number(line));
-        if (acked.length === 1) onFirstAck();
-      }
-    }
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return { child, acked, ready, firstAck, exited };
-}
 
 describe('kill -9', () => {
   it(`loses no acknowledged unit and leaves no partial unit across ${KILLS} kills at random moments`, async () => {

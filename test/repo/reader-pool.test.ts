@@ -282,7 +282,8 @@ describe('reader threads', () => {
       cacheSizeKiB: 4096,
       readers: { threads: 3, mainThreadMaxUs: 0 },
     });
-    const { readerThreads } = db.stats().settings;
+    const read = db.stats().settings;
+    const readerThreads = 'readerThreads' in read ? read.readerThreads : [];
     expect(readerThreads).toHaveLength(3);
     for (const s of readerThreads) {
       expect(s).toMatchObject({

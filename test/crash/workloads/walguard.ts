@@ -51,6 +51,7 @@ import { join } from 'node:path';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
+import type { SettingsReadBack } from '../../../src/durability/connection-settings.js';
 import { type CommitEvent, openDatabase, type SynchronousLevel } from '../../../src/index.js';
 import { MarkWriter } from '../marks.js';
 import { payloadFor, WORKLOAD_SCHEMA } from '../workload-schema.js';
@@ -185,7 +186,7 @@ const summary: WalguardWorkloadSummary = {
   maxBatchUnits: 0,
   checkpoints: 0,
   backups: [],
-  synchronous: Number(db.stats().settings.writer.synchronous),
+  synchronous: Number((db.stats().settings.writer as SettingsReadBack).synchronous),
   end,
   totalMs: 0,
 };
