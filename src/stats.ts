@@ -4,7 +4,7 @@ import type { SettingsReadBack } from './durability/connection-settings.js';
 import type { CheckResult } from './durability/integrity.js';
 import type { RecoveryInfo } from './durability/recovery.js';
 import type { CheckpointEvent } from './events.js';
-import type { PgSettingsReadBack } from './pg/pg-connection.js';
+import type { PgSettingsReadBack } from './pg/pg-settings.js';
 import type { LatencySummary } from './queue/queue-stats.js';
 
 /** A snapshot of the database's counters. */

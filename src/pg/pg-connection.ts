@@ -5,29 +5,16 @@
  */
 import pg from 'pg';
 import { WalguardError } from '../errors.js';
+import type { PgSettingsReadBack } from './pg-settings.js';
 import { pgTypes } from './pg-types.js';
+
+export type { PgSettingsReadBack } from './pg-settings.js';
 
 /** Oldest server walguard runs on: `pg_current_xact_id()` and `pg_xact_status()` are 13+. */
 const MIN_SERVER_VERSION = 130000;
 
 /** How long one connection attempt may take, in ms. */
 export const CONNECT_TIMEOUT_MS = 5000;
-
-/** The writer's settings as read back from its session. */
-export interface PgSettingsReadBack {
-  /** `server_version`, e.g. `15.14`. */
-  server_version: string;
-  /** The level every critical batch commits with (`on` or stronger: `remote_write`, `remote_apply`, `local`). */
-  synchronous_commit: string;
-  /** `synchronous_standby_names` on the server ('' = no synchronous standby). */
-  synchronous_standby_names: string;
-  /** `lock_timeout` (walguard's `busyTimeoutMs`). */
-  lock_timeout: string;
-  /** `default_transaction_isolation` (walguard's batches: `read committed`). */
-  default_transaction_isolation: string;
-  /** `default_transaction_read_only` (`on` for the reader pool's sessions). */
-  default_transaction_read_only: string;
-}
 
 /** Connection options of every walguard `pg` client and pool. */
 export function clientConfig(url: string, applicationName: string): pg.ClientConfig {
