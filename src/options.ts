@@ -508,6 +508,8 @@ const FILE_ONLY: Readonly<Record<string, string>> = {
   onCorruption: 'walguard restores only its own file backups',
   lockWaitMs:
     'several processes may open one PostgreSQL database at once: there is no process lock',
+  readers:
+    "reads go to a pool of read-only PostgreSQL sessions, never to the main thread; reader threads serve a file's reads",
 };
 
 /** File services turned off in the resolved options of a PostgreSQL database. */

@@ -280,6 +280,9 @@ describePg('PostgreSQL writer', () => {
     expect(refused.message).toContain(
       "`encryption` does not apply with `url`: encryption at rest is the server's",
     );
+    const threads = await rejection(openDatabase({ url, readers: { threads: 2 }, logger: false }));
+    expect(threads.code).toBe('INVALID_OPTION');
+    expect(threads.message).toContain('`readers` does not apply with `url`');
     const bad = await rejection(
       openDatabase({
         url: url.replace('postgres@', 'postgres:hunter2@').replace(/\d+\//, '1/'),
