@@ -3,7 +3,7 @@ import { startWriter } from '../fixtures/start-writer.js';
 import { readFreshPg } from './cluster.js';
 import { describePg, freshUrl } from './pg-helpers.js';
 
-const KILLS = Number(process.env.WALGUARD_PG_KILLS ?? 5);
+const KILLS = Number(process.env.WALGUARD_PG_KILLS ?? 3);
 
 /** Acknowledged ids missing from the database, and units present only in part. */
 async function check(url: string, acked: readonly number[]) {
