@@ -27,6 +27,11 @@ export function betterSqlite3Available(): boolean {
   }
 }
 
+/** better-sqlite3's constructor, from bench/peers/ (or wherever `require` finds it). */
+export function loadBetterSqlite3<T>(): T {
+  return require('better-sqlite3') as T;
+}
+
 /** better-sqlite3's version, if it can be resolved. */
 export function betterSqlite3Version(): string | undefined {
   try {

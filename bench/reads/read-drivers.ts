@@ -12,9 +12,9 @@
  * - `better-sqlite3`: the fastest synchronous binding, a prepared `get()` behind an async
  *   function (point reads only). Optional: loaded at run time, skipped when absent.
  */
-import { createRequire } from 'node:module';
 import { type Generated, type Kysely, sql } from 'kysely';
 import { MemoryStore, openDatabase, type ReadStats, type Walguard } from '../../src/index.js';
+import { loadBetterSqlite3 } from '../drivers/better-sqlite3-driver.js';
 import { benchPragmas, CACHE_SIZE_KIB, INSERT_SQL, SELECT_SQL } from '../settings.js';
 import type { ReadDriverName } from './read-types.js';
 
@@ -47,8 +47,6 @@ export interface ReadDriver {
   /** Closes everything. Not timed. */
   close(): Promise<void>;
 }
-
-const require = createRequire(import.meta.url);
 
 /** Builds the peer named `name` (`threads`: walguard's reader threads, default its own). */
 export function readDriver(name: ReadDriverName, dimensions: number, threads?: number): ReadDriver {
@@ -173,7 +171,7 @@ function betterSqlite3Reads(): ReadDriver {
   return {
     name: 'better-sqlite3',
     async open(file) {
-      const Better = require('better-sqlite3') as new (file: string) => Database;
+      const Better = loadBetterSqlite3<new (file: string) => Database>();
       db = new Better(file);
       for (const statement of benchPragmas('FULL')) db.exec(statement);
       select = db.prepare(SELECT_SQL);
