@@ -32,7 +32,9 @@ export type WalguardErrorCode =
   /** An option is invalid, or a setting did not read back as configured. */
   | 'INVALID_OPTION'
   /** An interactive transaction outlived `transactionTimeoutMs` and was rolled back. */
-  | 'TX_TIMEOUT';
+  | 'TX_TIMEOUT'
+  /** A restore was given a backup of another database; nothing was changed. */
+  | 'WRONG_DATABASE';
 
 /** Extra, code-specific facts attached to an error (e.g. the owner pid of a lock). */
 export type WalguardErrorDetails = Readonly<Record<string, unknown>>;

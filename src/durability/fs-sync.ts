@@ -51,13 +51,14 @@ export function fileError(
   details?: WalguardErrorDetails,
 ): WalguardError {
   if (cause instanceof WalguardError) return cause;
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
   const reason = cause === undefined ? '' : `: ${String((cause as Error).message ?? cause)}`;
-  return new WalguardError(
-    code !== undefined && NO_SPACE.has(code) ? 'DISK_FULL' : 'IO_ERROR',
-    `${message}${reason}`,
-    { cause, details },
-  );
+  return new WalguardError(fileErrorCode(cause), `${message}${reason}`, { cause, details });
+}
+
+/** `DISK_FULL` for an OS error that means no space (ENOSPC, EDQUOT), else `IO_ERROR`. */
+export function fileErrorCode(cause: unknown): 'DISK_FULL' | 'IO_ERROR' {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && NO_SPACE.has(code) ? 'DISK_FULL' : 'IO_ERROR';
 }
 
 /** True when `file` exists (a dangling symlink counts as existing: it is a name). */
