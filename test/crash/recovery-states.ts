@@ -16,6 +16,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { finishInterruptedRestore, removeRestoreLeftovers } from '../../src/durability/restore.js';
+import { inspectWal } from '../../src/durability/wal-inspect.js';
 import { openDatabase } from '../../src/index.js';
 import { checkState } from './checker.js';
 import { defaultWorkDir } from './explore.js';
@@ -370,4 +371,49 @@ export async function exploreRecoveryInChildren(
 
 function exploreChild(jobFile: string): Promise<RecoveryReport> {
   return runTsForJson<RecoveryReport>('test/crash/recovery-explore-cli.ts', [jobFile]);
+}
+
+/** What the WAL inspector made of the crash states of a log. */
+export interface WalInspectorReport {
+  /** States read. */
+  states: number;
+  /** States with at least one WAL frame. */
+  withFrames: number;
+  /** States taken for damage (a false alarm: each would refuse the open). */
+  flagged: number;
+  /** States a rule with `minDroppedCommits` (the control) takes for damage, when asked. */
+  flaggedByControl: number;
+}
+
+/**
+ * Reads the `-wal` of each crash state with the WAL inspector (and, given `control`, with
+ * that `minDroppedCommits` too). Only the WAL is written out, to one scratch file: the
+ * inspector reads nothing else.
+ */
+export async function inspectWalStates(
+  replayer: CrashReplayer,
+  specs: readonly CrashStateSpec[],
+  options: { walFile: string; control?: number },
+): Promise<WalInspectorReport> {
+  const work = mkdtempSync(join(defaultWorkDir(), 'walguard-walcheck-'));
+  const db = join(work, 'db.sqlite');
+  const report: WalInspectorReport = { states: 0, withFrames: 0, flagged: 0, flaggedByControl: 0 };
+  try {
+    for (const spec of specs) {
+      const wal = replayer.state(spec).files.get(options.walFile);
+      rmSync(`${db}-wal`, { force: true });
+      if (wal !== undefined) writeFileSync(`${db}-wal`, wal);
+      const found = await inspectWal(db);
+      report.states++;
+      if (found.frames > 0) report.withFrames++;
+      if (found.damage !== null) report.flagged++;
+      if (options.control !== undefined) {
+        const control = await inspectWal(db, { minDroppedCommits: options.control });
+        if (control.damage !== null) report.flaggedByControl++;
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return report;
 }

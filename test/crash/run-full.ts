@@ -32,21 +32,21 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { inspectWal } from '../../src/durability/wal-inspect.js';
 import type { ExploreReport } from './explore.js';
-import { defaultWorkDir } from './explore.js';
 import { runKillLoop } from './kill-loop.js';
 import type { Op } from './oplog.js';
 import { buildShim, REPO_ROOT, runTsForJson } from './recorder.js';
 import {
   exploreRecoveryInChildren,
+  inspectWalStates,
   RECOVERY_KEY,
   type RecoveryReport,
   type RecoveryRun,
   recordFirstOpen,
   recordRestore,
+  type WalInspectorReport,
 } from './recovery-states.js';
-import { CrashReplayer, type CrashStateSpec, type DurabilityModel, writeState } from './replay.js';
+import { CrashReplayer, type CrashStateSpec, type DurabilityModel } from './replay.js';
 import { planUniqueStates } from './unique-plan.js';
 import {
   checkBackups,
@@ -375,11 +375,10 @@ for (const row of RECOVERY_ROWS) {
 
 /** The WAL inspector over every state of the deferred-heavy logs: false alarms. */
 const inspectorRuns = ['mixed-deferred', 'eio-fsync-deferred'].filter((n) => runs.has(n));
-let inspector: { states: number; flagged: number; withFrames: number; seconds: number } | undefined;
+let inspector: (WalInspectorReport & { seconds: number }) | undefined;
 if (selected('wal-inspector') && inspectorRuns.length > 0) {
   const t0 = performance.now();
-  inspector = { states: 0, flagged: 0, withFrames: 0, seconds: 0 };
-  const scratch = mkdtempSync(join(defaultWorkDir(), 'walguard-inspector-'));
+  inspector = { states: 0, flagged: 0, withFrames: 0, flaggedByControl: 0, seconds: 0 };
   for (const name of inspectorRuns) {
     const run = runs.get(name)!;
     const replayer = new CrashReplayer(run.ops, {
@@ -387,17 +386,11 @@ if (selected('wal-inspector') && inspectorRuns.length > 0) {
       failedSync: run.workload.failedSync ?? 'retry',
     });
     const specs = planUniqueStates(replayer, { target: targetStates, points: 'every' });
-    for (const [i, spec] of specs.entries()) {
-      const dir = join(scratch, `s${i}`);
-      writeState(replayer.state(spec), dir);
-      const wal = await inspectWal(join(dir, 'db.sqlite'));
-      inspector.states++;
-      if (wal.frames > 0) inspector.withFrames++;
-      if (wal.damage !== null) inspector.flagged++;
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const report = await inspectWalStates(replayer, specs, { walFile: 'db.sqlite-wal' });
+    inspector.states += report.states;
+    inspector.withFrames += report.withFrames;
+    inspector.flagged += report.flagged;
   }
-  rmSync(scratch, { recursive: true, force: true });
   inspector.seconds = Math.round((performance.now() - t0) / 1000);
   log(`WAL inspector: ${inspector.flagged} of ${inspector.states} states flagged`);
 }

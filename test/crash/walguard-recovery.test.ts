@@ -9,17 +9,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectWal } from '../../src/durability/wal-inspect.js';
-import { defaultWorkDir } from './explore.js';
 import { buildShim } from './recorder.js';
 import {
   exploreRecoveryInChildren,
+  inspectWalStates,
   RECOVERY_KEY,
   type RecoveryReport,
   recordFirstOpen,
   recordRestore,
 } from './recovery-states.js';
-import { CrashReplayer, writeState } from './replay.js';
+import { CrashReplayer } from './replay.js';
 import { planUniqueStates } from './unique-plan.js';
 import { recordWalguard, walguardWorkload } from './walguard-workloads.js';
 
@@ -90,26 +89,12 @@ describe('the WAL inspector and torn tails', () => {
     });
     const replayer = new CrashReplayer(run.ops, { snapshot: run.snapshot, failedSync: 'drop' });
     const specs = planUniqueStates(replayer, { target: 2000, points: 'every' });
-    const work = mkdtempSync(join(defaultWorkDir(), 'walguard-walcheck-'));
-    let withFrames = 0;
-    let flagged = 0;
-    let flaggedAtOne = 0;
-    try {
-      for (const [i, spec] of specs.entries()) {
-        const dir = join(work, `s${i}`);
-        writeState(replayer.state(spec), dir);
-        const db = join(dir, 'db.sqlite');
-        const wal = await inspectWal(db);
-        if (wal.frames > 0) withFrames++;
-        if (wal.damage !== null) flagged++;
-        if ((await inspectWal(db, { minDroppedCommits: 1 })).damage !== null) flaggedAtOne++;
-        rmSync(dir, { recursive: true, force: true });
-      }
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-    expect(withFrames).toBeGreaterThan(1500);
-    expect(flagged).toBe(0);
-    expect(flaggedAtOne).toBeGreaterThan(0);
+    const report = await inspectWalStates(replayer, specs, {
+      walFile: 'db.sqlite-wal',
+      control: 1,
+    });
+    expect(report.withFrames).toBeGreaterThan(1500);
+    expect(report.flagged).toBe(0);
+    expect(report.flaggedByControl, JSON.stringify(report)).toBeGreaterThan(0);
   }, 300_000);
 });
