@@ -135,6 +135,52 @@ describe('a restore that runs out of space', () => {
     ).toEqual([]);
     expect(readFresh(file, 'select count(*) as n from notes')).toEqual([{ n: 500 }]);
   });
+
+  it("onCorruption 'restore' through the shim: DISK_FULL, the damaged files stay where they were byte for byte, and with space back the open restores", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'app.db');
+    const backupDir = path.join(tempDir(), 'backups');
+    await databaseWithBackup(file, backupDir);
+    const bytes = fs.readFileSync(file);
+    const middle = Math.floor(bytes.length / 2 / 4096) * 4096;
+    bytes.fill(0xa5, middle, middle + 4096 * 3);
+    fs.writeFileSync(file, bytes);
+    // The -shm, and an empty -wal, are SQLite's to remove when its last connection closes.
+    const EMPTY = createHash('sha256').digest('hex');
+    const data = () =>
+      Object.fromEntries(
+        Object.entries(hashes(dir)).filter(
+          ([name, hash]) => !name.endsWith('-shm') && !(name.endsWith('-wal') && hash === EMPTY),
+        ),
+      );
+    const before = data();
+    expect(Object.keys(before)).toContain('app.db');
+
+    const outcome = runRecoveryChild(
+      'open',
+      { path: file, onCorruption: 'restore', backupDir, rows: 0 },
+      { dir, enospcAfterBytes: 2000 },
+    );
+    expect(outcome).toMatchObject({ ok: false, code: 'DISK_FULL' });
+    // The damaged database is still at its path, unchanged; no quarantine, no temp copy.
+    expect(data()).toEqual(before);
+    expect(
+      fs.readdirSync(dir).filter((n) => n.includes('corrupted') || n.includes('restore')),
+    ).toEqual([]);
+
+    const db = await openDatabase<DB>({
+      path: file,
+      logger: false,
+      handleSignals: false,
+      onCorruption: 'restore',
+      backup: { dir: backupDir },
+    });
+    expect(db.stats().recovery).toMatchObject({
+      quarantineDir: expect.stringContaining('app.db.corrupted.'),
+    });
+    await db.close();
+    expect(readFresh(file, 'select count(*) as n from notes')).toEqual([{ n: 200 }]);
+  });
 });
 
 describe('an unfinished restore', () => {
