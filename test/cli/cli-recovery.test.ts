@@ -1,16 +1,41 @@
 /**
- * The CLI on the recovery paths (issue 10, defects 2, 7 and 10; and from issue 12: a read-only
+ * The CLI on the recovery paths (issue 10, defects 1, 2, 7, 8 and 10; and from issue 12: a read-only
  * command creates nothing): restore refuses a source that is not a backup of this database
  * with the expected argument order; `status` warns about files other users can read.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildShim, shimEnv } from '../crash/recorder.js';
 import { ensureBuilt, holdOpen, makeDatabase, root, tempDir, walguard } from './cli-harness.js';
 
 beforeAll(ensureBuilt, 120_000);
 
 const listing = (dir: string) => fs.readdirSync(dir).sort();
+
+describe('restore on a full disk', () => {
+  it('through the shim (ENOSPC past 2 kB written beside the database): exit 1 with DISK_FULL, the database unchanged', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'app.db');
+    await makeDatabase(file, { rows: 200 });
+    const backupDir = path.join(tempDir(), 'backups');
+    const backup = await walguard(['backup', file, '--to', backupDir, '--json']);
+    expect(backup.code).toBe(0);
+    const backupPath = (backup.json.backup as { path: string }).path;
+    const db = fs.readFileSync(file);
+    buildShim();
+    const run = await walguard(['restore', file, backupPath, '--yes', '--json'], {
+      env: shimEnv({ dir, enospcAfterBytes: 2000 }),
+    });
+    expect(run.code).toBe(1);
+    expect(run.json.error).toMatchObject({ code: 'DISK_FULL' });
+    expect(run.json.error!.message).toContain('nothing was changed');
+    expect(fs.readFileSync(file).equals(db)).toBe(true);
+    expect(listing(dir).filter((n) => n.includes('corrupted') || n.includes('restore'))).toEqual(
+      [],
+    );
+  });
+});
 
 describe('restore with a source that is not a backup of this database', () => {
   it('arguments swapped while the app holds the database: refused with the expected order, nothing created', async () => {
