@@ -1,7 +1,8 @@
 /**
- * The CLI on the recovery paths (issue 10, defects 1, 2, 7, 8 and 10; and from issue 12: a read-only
- * command creates nothing): restore refuses a source that is not a backup of this database
- * with the expected argument order; `status` warns about files other users can read.
+ * The CLI on the recovery paths (issue 10, defects 1, 2, 7, 8 and 10; and from issue 12: a
+ * read-only command creates nothing): restore on a full disk changes nothing; restore refuses
+ * a source that is not a backup of this database with the expected argument order; `status`
+ * warns about files other users can read.
  */
 import fs from 'node:fs';
 import path from 'node:path';
