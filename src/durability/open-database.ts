@@ -38,6 +38,7 @@
  *   0-byte database (which the next open treats as new), its key file and identity.
  */
 import { mkdirSync } from 'node:fs';
+import { readFile, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { isWalguardError, WalguardError } from '../errors.js';
@@ -49,7 +50,7 @@ import { removeBackupLeftovers } from './backups.js';
 import { connectionSettingsOf, type SettingsReadBack } from './connection-settings.js';
 import { ensureIdentity, readIdentity } from './database-identity.js';
 import { type DatabaseFileInfo, inspectDatabaseFile } from './file-inspect.js';
-import { createPrivateFile, fileError, fsyncDirectory } from './fs-sync.js';
+import { createPrivateFile, fileError, fsyncDirectory, fsyncFile } from './fs-sync.js';
 import { checkPragma, runIntegrityCheck } from './integrity.js';
 import { checkFileAgainstOptions, explainOpenError, resolveKey } from './open-sequence.js';
 import { acquireProcessLock, type ProcessLock } from './process-lock.js';
@@ -132,11 +133,25 @@ async function cleanUp(options: ResolvedOptions, db: string, log: Logger): Promi
 }
 
 async function openOnce(options: ResolvedOptions, db: string, log: Logger): Promise<Opened> {
-  const file = await inspectDatabaseFile(db);
+  let file = await inspectDatabaseFile(db);
   log.info({ step: 'inspect', kind: file.kind, bytes: file.size }, 'database file inspected');
-  const fresh = file.kind === 'missing' || file.kind === 'empty';
+  const unwritten = await isUnwrittenFirstPage(db, file);
+  const fresh = unwritten || file.kind === 'missing' || file.kind === 'empty';
   if (fresh) await checkNewDatabase(db, file);
   else await checkWal(db);
+  if (unwritten) {
+    try {
+      await truncate(db, 0);
+      await fsyncFile(db);
+    } catch (error) {
+      throw fileError(`Cannot empty ${db}`, error, { path: db });
+    }
+    log.warn(
+      { step: 'inspect', bytes: file.size },
+      `${db} held only zeros (${file.size} bytes): a first open whose first page never reached the disk; opened as a new database`,
+    );
+    file = { ...file, kind: 'empty', size: 0 };
+  }
   checkFileAgainstOptions(file, options);
   const resolved = await resolveKey(file, { ...options, path: db });
   log.info({ step: 'key', encrypted: resolved.key !== undefined }, 'key resolved');
@@ -205,6 +220,30 @@ async function openOnce(options: ResolvedOptions, db: string, log: Logger): Prom
     encryptionKey,
     recovery: undefined,
   };
+}
+
+/** The largest page SQLite writes (bytes). */
+const MAX_PAGE_SIZE = 65536;
+
+/**
+ * True for a database file of zeros no longer than one page: a new database's first write (page
+ * 1, when SQLite switches it to WAL mode) torn by a power loss, its first sector (the header)
+ * lost — what the power-loss harness's first-open row found. Zeros hold nothing, so it is a new
+ * database like a 0-byte file (after the same checks: no WAL commits, no unresolved
+ * quarantine), and is emptied before SQLite opens it (SQLite refuses a file without a header).
+ * Any non-zero byte, or more than a page of zeros (a database that lost its contents), stays
+ * `CORRUPT`.
+ */
+async function isUnwrittenFirstPage(db: string, file: DatabaseFileInfo): Promise<boolean> {
+  if (file.kind !== 'encrypted-or-garbage' || file.likelyEncrypted) return false;
+  if (file.size === 0 || file.size > MAX_PAGE_SIZE) return false;
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(db);
+  } catch (error) {
+    throw fileError(`Cannot read ${db}`, error, { path: db });
+  }
+  return bytes.length > 0 && bytes.length <= MAX_PAGE_SIZE && bytes.every((b) => b === 0);
 }
 
 /**

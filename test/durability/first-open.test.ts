@@ -72,6 +72,34 @@ describe('a 0-byte database with no WAL content', () => {
   });
 });
 
+describe('a first page that never reached the disk whole', () => {
+  it('a database file of zeros (page 1 torn at its first sector: power-loss harness, first-open row) opens as new; any other garbage stays CORRUPT', async () => {
+    for (const passphrase of [undefined, 'torn first page']) {
+      const file = path.join(tempDir(), 'torn.db');
+      fs.writeFileSync(file, Buffer.alloc(4096));
+      if (passphrase !== undefined) {
+        await createKeyFile(file, passphrase, { params: { N: 2 ** 14 } });
+      }
+      await writeAndClose(file, passphrase);
+      const db = await open(file, passphrase);
+      expect(await db.kysely.selectFrom('t').select('body').execute()).toEqual([{ body: 'first' }]);
+      await db.close();
+    }
+    // One non-zero byte: not an unwritten page, so not walguard's to call new.
+    const garbage = path.join(tempDir(), 'garbage.db');
+    const bytes = Buffer.alloc(4096);
+    bytes[3000] = 1;
+    fs.writeFileSync(garbage, bytes);
+    expect((await rejection(open(garbage))).code).toBe('CORRUPT');
+    expect(fs.readFileSync(garbage).equals(bytes)).toBe(true);
+    // Zeros larger than one page (64 KiB at most) are a database that lost its contents.
+    const big = path.join(tempDir(), 'big.db');
+    fs.writeFileSync(big, Buffer.alloc(128 * 1024));
+    expect((await rejection(open(big))).code).toBe('CORRUPT');
+    expect(fs.statSync(big).size).toBe(128 * 1024);
+  });
+});
+
 describe('a 0-byte database whose WAL holds commits', () => {
   it('is not opened as new: CORRUPT, and the database and its WAL are quarantined byte for byte (SQLite would delete that WAL)', async () => {
     const dir = tempDir();
