@@ -54,7 +54,11 @@ import { createPrivateFile, fileError, fsyncDirectory, fsyncFile } from './fs-sy
 import { checkPragma, runIntegrityCheck } from './integrity.js';
 import { checkFileAgainstOptions, explainOpenError, resolveKey } from './open-sequence.js';
 import { acquireProcessLock, type ProcessLock } from './process-lock.js';
-import { findUnresolvedQuarantines, quarantineDatabase } from './quarantine.js';
+import {
+  findUnresolvedQuarantines,
+  markQuarantineResolved,
+  quarantineDatabase,
+} from './quarantine.js';
 import { publishCorruption, type RecoveryInfo, restoreNewestBackup } from './recovery.js';
 import { finishInterruptedRestore, removeRestoreLeftovers } from './restore.js';
 import { inspectWal } from './wal-inspect.js';
@@ -135,11 +139,11 @@ async function cleanUp(options: ResolvedOptions, db: string, log: Logger): Promi
 async function openOnce(options: ResolvedOptions, db: string, log: Logger): Promise<Opened> {
   let file = await inspectDatabaseFile(db);
   log.info({ step: 'inspect', kind: file.kind, bytes: file.size }, 'database file inspected');
-  const unwritten = await isUnwrittenFirstPage(db, file);
-  const fresh = unwritten || file.kind === 'missing' || file.kind === 'empty';
+  const torn = await tornFirstPage(db, file);
+  const fresh = torn !== undefined || file.kind === 'missing' || file.kind === 'empty';
   if (fresh) await checkNewDatabase(db, file);
   else await checkWal(db);
-  if (unwritten) {
+  if (torn === 'zeros') {
     try {
       await truncate(db, 0);
       await fsyncFile(db);
@@ -151,6 +155,15 @@ async function openOnce(options: ResolvedOptions, db: string, log: Logger): Prom
       `${db} held only zeros (${file.size} bytes): a first open whose first page never reached the disk; opened as a new database`,
     );
     file = { ...file, kind: 'empty', size: 0 };
+  } else if (torn === 'headerless') {
+    const reason = `${db} is one page (${file.size} bytes) whose first sector, the header, is zeros: a first open whose first page never reached the disk whole; a new database took its place`;
+    const moved = await quarantineDatabase(db, { reason });
+    await markQuarantineResolved(moved.dir, {
+      kind: 'replaced-by-new',
+      at: new Date().toISOString(),
+    });
+    log.warn({ step: 'inspect', quarantineDir: moved.dir }, `${reason} (kept in ${moved.dir})`);
+    file = { ...file, kind: 'missing', size: 0 };
   }
   checkFileAgainstOptions(file, options);
   const resolved = await resolveKey(file, { ...options, path: db });
@@ -225,25 +238,43 @@ async function openOnce(options: ResolvedOptions, db: string, log: Logger): Prom
 /** The largest page SQLite writes (bytes). */
 const MAX_PAGE_SIZE = 65536;
 
+/** SQLite's default page size: a new database's first page, as walguard creates it. */
+const FIRST_PAGE_SIZE = 4096;
+
+/** The smallest unit a disk writes whole (the power-loss harness tears writes at it). */
+const SECTOR = 512;
+
 /**
- * True for a database file of zeros no longer than one page: a new database's first write (page
- * 1, when SQLite switches it to WAL mode) torn by a power loss, its first sector (the header)
- * lost — what the power-loss harness's first-open row found. Zeros hold nothing, so it is a new
- * database like a 0-byte file (after the same checks: no WAL commits, no unresolved
- * quarantine), and is emptied before SQLite opens it (SQLite refuses a file without a header).
- * Any non-zero byte, or more than a page of zeros (a database that lost its contents), stays
+ * What a new database's first write (page 1, when SQLite switches it to WAL mode) left when a
+ * power loss tore it by sectors and lost the first one, the header — what the power-loss
+ * harness's first-open rows found; undefined for anything else:
+ * - `zeros`: a file of zeros no longer than the largest page (64 KiB). Zeros hold nothing: it
+ *   is emptied and opened as new, like a 0-byte file (SQLite refuses a file without header).
+ * - `headerless`: one page (at most 4096 bytes) whose first sector is zeros and whose rest is
+ *   not (an encrypted page: ciphertext). A table needs a root page of its own, so one page
+ *   holds no rows; still, it is moved to quarantine (kept), not emptied, and a new database
+ *   takes its place.
+ * Both only after the checks of a new database (no WAL commits, no unresolved quarantine).
+ * Any other header-less file — more than a page, or a first sector that is not zeros — stays
  * `CORRUPT`.
  */
-async function isUnwrittenFirstPage(db: string, file: DatabaseFileInfo): Promise<boolean> {
-  if (file.kind !== 'encrypted-or-garbage' || file.likelyEncrypted) return false;
-  if (file.size === 0 || file.size > MAX_PAGE_SIZE) return false;
+async function tornFirstPage(
+  db: string,
+  file: DatabaseFileInfo,
+): Promise<'zeros' | 'headerless' | undefined> {
+  if (file.kind !== 'encrypted-or-garbage' || file.likelyEncrypted) return undefined;
+  if (file.size === 0 || file.size > MAX_PAGE_SIZE) return undefined;
   let bytes: Buffer;
   try {
     bytes = await readFile(db);
   } catch (error) {
     throw fileError(`Cannot read ${db}`, error, { path: db });
   }
-  return bytes.length > 0 && bytes.length <= MAX_PAGE_SIZE && bytes.every((b) => b === 0);
+  if (bytes.length === 0 || bytes.length > MAX_PAGE_SIZE) return undefined;
+  if (bytes.every((b) => b === 0)) return 'zeros';
+  const headerSectorLost = bytes.subarray(0, SECTOR).every((b) => b === 0);
+  if (bytes.length <= FIRST_PAGE_SIZE && headerSectorLost) return 'headerless';
+  return undefined;
 }
 
 /**

@@ -83,7 +83,10 @@ export type QuarantineResolution =
   /** A restore put a backup in place of the quarantined files. */
   | { kind: 'restored'; restoredFrom: string; at: string }
   /** The quarantine failed and every file was moved back. */
-  | { kind: 'moved-back'; at: string };
+  | { kind: 'moved-back'; at: string }
+  /** What was quarantined held nothing acknowledged (a torn first page); a new database
+   * took its place. */
+  | { kind: 'replaced-by-new'; at: string };
 
 /** A quarantine folder that is prepared and recorded, its files not moved yet. */
 export interface PreparedQuarantine {

@@ -4,7 +4,7 @@
  * holds commits is quarantined, never opened as new (SQLite would delete that WAL); ENOSPC
  * at first open is DISK_FULL and leaves nothing that blocks the next open.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -85,10 +85,11 @@ describe('a first page that never reached the disk whole', () => {
       expect(await db.kysely.selectFrom('t').select('body').execute()).toEqual([{ body: 'first' }]);
       await db.close();
     }
-    // One non-zero byte: not an unwritten page, so not walguard's to call new.
+    // One non-zero byte in the header sector: not a page whose header never reached the disk,
+    // so not walguard's to call new.
     const garbage = path.join(tempDir(), 'garbage.db');
     const bytes = Buffer.alloc(4096);
-    bytes[3000] = 1;
+    bytes[300] = 1;
     fs.writeFileSync(garbage, bytes);
     expect((await rejection(open(garbage))).code).toBe('CORRUPT');
     expect(fs.readFileSync(garbage).equals(bytes)).toBe(true);
@@ -97,6 +98,44 @@ describe('a first page that never reached the disk whole', () => {
     fs.writeFileSync(big, Buffer.alloc(128 * 1024));
     expect((await rejection(open(big))).code).toBe('CORRUPT');
     expect(fs.statSync(big).size).toBe(128 * 1024);
+  });
+});
+
+describe('a first page whose header sector never reached the disk (encrypted)', () => {
+  it('one page whose first 512 bytes are zeros (the rest ciphertext: power-loss harness, first-open-encrypted row) is moved to quarantine, and the open makes a new database', async () => {
+    const key = 'b2'.repeat(32);
+    const dir = tempDir();
+    const file = path.join(dir, 'torn.db');
+    const bytes = Buffer.alloc(4096);
+    crypto.randomFillSync(bytes, 512);
+    fs.writeFileSync(file, bytes);
+    const openKeyed = () =>
+      openDatabase<{ t: { id: number; body: string } }>({
+        path: file,
+        logger: false,
+        handleSignals: false,
+        encryption: { key },
+      });
+    const db = await openKeyed();
+    await sql`create table t (id integer primary key, body text not null)`.execute(db.kysely);
+    await db.kysely.insertInto('t').values({ id: 1, body: 'first' }).execute();
+    await db.close();
+    // The torn page is kept, byte for byte, and its quarantine does not block later opens.
+    const kept = fs.readdirSync(dir).filter((n) => n.startsWith('torn.db.corrupted.'));
+    expect(kept).toHaveLength(1);
+    expect(fs.readFileSync(path.join(dir, kept[0]!, 'torn.db')).equals(bytes)).toBe(true);
+    const again = await openKeyed();
+    expect(await again.kysely.selectFrom('t').select('body').execute()).toEqual([
+      { body: 'first' },
+    ]);
+    await again.close();
+    // More than one page with a zeroed first sector is a damaged database: CORRUPT, untouched.
+    const big = path.join(tempDir(), 'big.db');
+    const bigBytes = Buffer.alloc(8192);
+    crypto.randomFillSync(bigBytes, 512);
+    fs.writeFileSync(big, bigBytes);
+    expect((await rejection(open(big))).code).toBe('CORRUPT');
+    expect(fs.readFileSync(big).equals(bigBytes)).toBe(true);
   });
 });
 
