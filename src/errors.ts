@@ -42,7 +42,9 @@ export type WalguardErrorCode =
    */
   | 'INVALID_ARGUMENT'
   /** The call does not apply to this engine (e.g. `checkpoint()` on PostgreSQL); nothing was done. */
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  /** A restore was given a backup of another database; nothing was changed. */
+  | 'WRONG_DATABASE';
 
 /** Extra, code-specific facts attached to an error (e.g. the owner pid of a lock). */
 export type WalguardErrorDetails = Readonly<Record<string, unknown>>;

@@ -267,8 +267,9 @@ export class Walguard<DB> extends TypedEvents<WalguardEvents> {
 
   /**
    * Writes a verified, consistent online copy of the database to the backup folder as
-   * `<name>.<UTC timestamp>.db` (encrypted with the same key; the key file is copied beside
-   * it) and prunes old backups by the retention policy. Writers keep writing meanwhile.
+   * `<database file name>.<UTC timestamp>.db` (encrypted with the same key; the key file and a
+   * manifest naming the database are written beside it) and prunes this database's old
+   * backups by the retention policy. Writers keep writing meanwhile.
    * Backups run one at a time: a call during a running backup waits for it and then takes
    * its own.
    */

@@ -3,9 +3,9 @@
  * with a progress bar measured on the copy being written.
  */
 import path from 'node:path';
-import { takeBackup } from '../durability/backups.js';
+import { backupDatabaseOf, takeBackup } from '../durability/backups.js';
 import type { CommandSpec } from './command.js';
-import { backupNameOf, fileFacts } from './database-facts.js';
+import { fileFacts } from './database-facts.js';
 import { EXIT } from './exit-codes.js';
 import { formatBytes, formatDuration } from './format.js';
 import { fileSizeProbe } from './progress.js';
@@ -24,9 +24,12 @@ export const backupCommand: CommandSpec = {
   },
   description: `Writes a consistent copy of the database with VACUUM INTO (from a read snapshot, so
 the app keeps writing meanwhile), fsyncs it, verifies it with quick_check in a fresh
-process, copies the key file beside it (a passphrase database's backup needs it), and
-renames it to <name>.<UTC timestamp>.db. Then old backups in that folder are pruned by
-the retention policy (backup.keepLast, backup.keepDailyDays; defaults 7 and 7).
+process, copies the key file beside it (a passphrase database's backup needs it), writes
+its manifest <backup>.json (the database's file name, path and identity), and renames it
+to <database file name>.<UTC timestamp>.db (mode 0600; a new folder is made 0700). Then
+this database's old backups in that folder are pruned by the retention policy
+(backup.keepLast, backup.keepDailyDays; defaults 7 and 7); other databases' backups, and
+backups without a manifest, are never pruned.
 
 An encrypted database's backup is encrypted with the same key.`,
   json: '`database`, `backup` (`path`, `takenAt`, `bytes`, `durationMs`), `pruned` (paths removed by retention).',
@@ -51,7 +54,7 @@ An encrypted database's backup is encrypted with the same key.`,
     try {
       result = await takeBackup(target.path, unlocked.key.key, {
         dir,
-        name: backupNameOf(target.path),
+        database: await backupDatabaseOf(target.path),
         keepLast: target.resolved.backup.keepLast,
         keepDailyDays: target.resolved.backup.keepDailyDays,
       });

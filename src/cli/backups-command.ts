@@ -5,11 +5,11 @@
  * The database itself need not exist: after a disaster this is how to find what to restore.
  */
 import path from 'node:path';
-import { listBackups } from '../durability/backups.js';
+import { backupDatabaseOf, listBackups } from '../durability/backups.js';
 import { keyFilePath } from '../durability/key-file.js';
 import { type BackupVerdict, verifyBackupFile } from './backup-verification.js';
 import type { CommandSpec } from './command.js';
-import { backupNameOf, fileFacts } from './database-facts.js';
+import { fileFacts } from './database-facts.js';
 import { EXIT, errorCodeOf } from './exit-codes.js';
 import { formatAge, formatBytes } from './format.js';
 
@@ -28,21 +28,24 @@ export const backupsCommand: CommandSpec = {
       help: 'open each backup with the key and run quick_check on it',
     },
   },
-  description: `Lists the backups of the database in the backup folder (files named
-<name>.<UTC timestamp>.db, where <name> is the database's file name without its
-extension), newest first, with size, age and whether a key file is beside it. The
-database itself need not exist.
+  description: `Lists the backups of the database in the backup folder, newest first, with size,
+age and whether a key file is beside it: files named <database file name>.<UTC
+timestamp>.db whose manifest (<backup>.json) names this database, and, marked "legacy",
+backups written before backups had a manifest (named <file name without extension>.<UTC
+timestamp>.db): their database cannot be told, so they are listed for every database
+whose name fits, never pruned, and never used by \`restore latest\`. The database itself
+need not exist.
 
 With --verify each backup is opened (with the database's passphrase or key: a
 passphrase backup is unlocked with its own key file) and checked with quick_check.`,
-  json: '`database`, `dir`, `backups` (each `path`, `takenAt`, `ageSeconds`, `bytes`, `keyFile`, and with --verify `verified` and `error`), `failed` (count).',
+  json: '`database`, `dir`, `backups` (each `path`, `takenAt`, `ageSeconds`, `bytes`, `keyFile`, `legacy`, and with --verify `verified` and `error`), `failed` (count).',
   exitCodes: [[EXIT.PROBLEM, 'there is no backup, or (with --verify) a backup failed its check']],
   async run(context) {
     const target = await context.target();
     const dirValue = context.values.dir as string | undefined;
     const dir =
       dirValue === undefined ? target.resolved.backup.dir : path.resolve(context.io.cwd, dirValue);
-    const backups = await listBackups(dir, backupNameOf(target.path));
+    const backups = await listBackups(dir, await backupDatabaseOf(target.path));
     const verify = context.values.verify === true;
     const now = Date.now();
     const cache = new Map<string, Promise<string>>();
@@ -65,6 +68,7 @@ passphrase backup is unlocked with its own key file) and checked with quick_chec
         ageSeconds,
         bytes: backup.bytes,
         keyFile,
+        legacy: backup.legacy,
         ...(verdict === undefined
           ? {}
           : {
@@ -82,7 +86,7 @@ passphrase backup is unlocked with its own key file) and checked with quick_chec
             ? '  verified'
             : `  FAILED ${errorCodeOf(verdict.error)}: ${verdict.error?.message}`;
       lines.push(
-        `  ${path.basename(backup.path)}  ${formatBytes(backup.bytes)}  ${formatAge(ageSeconds)}${keyFile ? '  +key file' : ''}${state}`,
+        `  ${path.basename(backup.path)}  ${formatBytes(backup.bytes)}  ${formatAge(ageSeconds)}${keyFile ? '  +key file' : ''}${backup.legacy ? '  legacy (no manifest)' : ''}${state}`,
       );
     }
     if (verify) progress.stop(failed === 0 ? 'all verified' : `${failed} failed`);

@@ -1,11 +1,10 @@
 /**
- * Facts about a database read from the file system alone: sizes, the WAL header, the
- * process lock, the backups. Nothing here opens the database with SQLite.
+ * Facts about a database read from the file system alone: sizes, modes, the WAL header, the
+ * process lock, the backups. Nothing here opens the database with SQLite, and nothing here
+ * creates a file (the lock is probed without creating `<db>.lock`).
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { backupNameFor } from '../durability/backups.js';
-import { acquireProcessLock } from '../durability/process-lock.js';
-import { isWalguardError } from '../errors.js';
+import { probeProcessLock } from '../durability/process-lock.js';
 
 /** A file's size and last change, or null when it does not exist. */
 export interface FileFacts {
@@ -64,21 +63,28 @@ export type LockFacts =
   | { held: true; pid: number | undefined }
   | { held: 'unknown'; error: string };
 
-/** Tries the process lock without waiting and releases it at once. */
+/** Who holds the process lock, probed without creating anything (see `probeProcessLock`). */
 export async function probeLock(dbPath: string): Promise<LockFacts> {
   try {
-    const lock = await acquireProcessLock(dbPath, { waitMs: 0 });
-    await lock.release();
-    return { held: false };
+    return await probeProcessLock(dbPath);
   } catch (error) {
-    if (isWalguardError(error, 'LOCKED')) {
-      return { held: true, pid: error.details?.pid as number | undefined };
-    }
     return { held: 'unknown', error: (error as Error).message };
   }
 }
 
-/** The backup file name prefix of a database: its base name without extension (as walguard.ts names them). */
-export function backupNameOf(dbPath: string): string {
-  return backupNameFor(dbPath);
+/**
+ * A warning when `file` exists and other users can read it (group or world read bit), naming
+ * its mode and the fix; undefined otherwise (and always on Windows, which has no such modes).
+ */
+export function readableByOthers(file: string): string | undefined {
+  if (process.platform === 'win32') return undefined;
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o044) === 0) return undefined;
+  const who = (mode & 0o004) !== 0 ? 'every user' : 'its group';
+  return `${file} can be read by other users (${who}: mode ${mode.toString(8)}; walguard creates its files 0600): chmod 600 ${file}`;
 }

@@ -30,6 +30,8 @@ export const EXIT = Object.freeze({
   NOT_FOUND: 8,
   /** The operator declined the confirmation; nothing was changed. */
   ABORTED: 9,
+  /** The backup given to restore belongs to another database (`WRONG_DATABASE`). */
+  WRONG_DATABASE: 10,
 });
 
 /** Conditions of the CLI itself (the library's are `WalguardErrorCode`s). */
@@ -57,6 +59,7 @@ const byWalguardCode: Partial<Record<WalguardErrorCode, number>> = {
   NOT_ENCRYPTED: EXIT.NOT_ENCRYPTED,
   CORRUPT: EXIT.CORRUPT,
   INVALID_OPTION: EXIT.USAGE,
+  WRONG_DATABASE: EXIT.WRONG_DATABASE,
 };
 
 /** The exit code for an error thrown by a command. */

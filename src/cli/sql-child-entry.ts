@@ -2,7 +2,19 @@
  * Entry point of the CLI's SQLite child (see `sql-child.ts`): reads one task as JSON on
  * stdin, prints a `{"started":true}` line, runs the task with a connection of its own,
  * prints one JSON result line and exits without closing the connection (see why there).
+ *
+ * One exception, so that a read-only command creates nothing: when `probe` or `check` finds
+ * no `-wal` and no `-shm` beside the database, opening it creates them (SQLite needs them
+ * in WAL mode); then the child closes its connection and ends without `process.exit`, so
+ * that the connection really closes (libsql frees it when the process ends normally) and
+ * SQLite, as the last connection, removes the two files again. With no WAL there before,
+ * that close has nothing to checkpoint; if another process has the database open, SQLite
+ * sees it and leaves the files to it.
+ *
+ * The child dies with the CLI (`dieWithParent`).
  */
+import { existsSync } from 'node:fs';
+import { dieWithParent } from '../durability/child-task.js';
 import {
   applyConnectionSettings,
   type ConnectionSettings,
@@ -19,6 +31,11 @@ import type {
   SqlTask,
 } from './sql-child.js';
 
+dieWithParent();
+
+/** The connection of this run, for the final close (see the file header). */
+let opened: SqliteDatabase | undefined;
+
 /** Rows of a statement, as arrays. */
 function rows(db: SqliteDatabase, sql: string): unknown[][] {
   return db.prepare(sql).raw(true).all() as unknown[][];
@@ -27,6 +44,7 @@ function rows(db: SqliteDatabase, sql: string): unknown[][] {
 /** Opens the database and reads from it at once, so a wrong key fails here (SQLITE_NOTADB). */
 async function open(path: string, key: string | undefined): Promise<SqliteDatabase> {
   const db = await openSqlite(path, key === undefined ? {} : { encryptionKey: key });
+  opened = db;
   readPragma(db, 'schema_version');
   return db;
 }
@@ -169,8 +187,13 @@ process.stdin.on('data', (c: Buffer) => {
 });
 process.stdin.on('end', async () => {
   let result: SqlChildResult;
+  let pristine = false;
   try {
     const task = JSON.parse(input) as SqlTask;
+    pristine =
+      (task.op === 'probe' || task.op === 'check') &&
+      !existsSync(`${task.path}-wal`) &&
+      !existsSync(`${task.path}-shm`);
     process.stdout.write('{"started":true}\n');
     result = { ok: true, value: await run(task) };
   } catch (error) {
@@ -181,5 +204,12 @@ process.stdin.on('end', async () => {
       message: typeof e.message === 'string' ? e.message : String(error),
     };
   }
-  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => {
+    if (!pristine || opened === undefined) process.exit(0);
+    try {
+      opened.close();
+    } catch {
+      // Freed when the process ends all the same.
+    }
+  });
 });

@@ -5,13 +5,16 @@
  * be read, so that a damaged or locked database still gets a full report; what needs the
  * key (settings, schema) is read by the SQLite child, and its failure becomes the exit code.
  */
-import { listBackups } from '../durability/backups.js';
+import { existsSync } from 'node:fs';
+import { backupDatabaseOf, listBackups, manifestPath } from '../durability/backups.js';
 import { connectionSettingsOf } from '../durability/connection-settings.js';
 import { inspectDatabaseFile } from '../durability/file-inspect.js';
 import { keyFilePath } from '../durability/key-file.js';
+import { findUnresolvedQuarantines } from '../durability/quarantine.js';
+import { restoreIntentPath } from '../durability/restore.js';
 import type { ResolvedOptions } from '../options.js';
 import type { CommandSpec } from './command.js';
-import { backupNameOf, fileFacts, probeLock, readWalHeader } from './database-facts.js';
+import { fileFacts, probeLock, readableByOthers, readWalHeader } from './database-facts.js';
 import { CliError, EXIT, errorCodeOf, exitCodeOf } from './exit-codes.js';
 import { formatAge, formatBytes, table } from './format.js';
 import { type ProbeResult, runSqlChild } from './sql-child.js';
@@ -28,14 +31,20 @@ export const statusCommand: CommandSpec = {
 header (plaintext or encrypted, journal mode, page size), the settings as read back
 from a connection configured like walguard's, the schema version (user_version and
 each migration set applied), when the database file was last written (in WAL mode
-only a checkpoint writes it: that is the last checkpoint), the backups and the age of
-the newest, whether another process holds the lock (with its pid), and how the app's
-reads are configured to run (reader threads, and which reads stay on the main thread;
-a running app's counts of where its reads ran are in \`stats().reads\` and its metrics).
+only a checkpoint writes it: that is the last checkpoint), the backups of this database
+and the age of the newest, whether another process holds the lock (with its pid), and how
+the app's reads are configured to run (reader threads, and which reads stay on the main
+thread; a running app's counts of where its reads ran are in \`stats().reads\` and its
+metrics).
 
-Works while the app runs. Reading settings and schema needs the key of an encrypted
-database; without it the rest is still reported and the exit code says why.`,
-  json: '`database`, `files` (db, wal, shm, keyFile), `header`, `encrypted`, `lock`, `lastCheckpoint`, `settings`, `schema`, `pages`, `backups`, `readers` (threads, mainThreadMaxUs, turnBudgetUs, nice), `problems`, and `error` when the database could not be read.',
+Warns (without failing) when the database, its WAL or key file, or a backup can be read
+by other users: walguard creates its files 0600, but leaves an existing file's mode
+alone. Reports a restore that was interrupted (the next open finishes it) as a problem.
+
+Works while the app runs, and creates nothing: not even a lock file. Reading settings
+and schema needs the key of an encrypted database; without it the rest is still
+reported and the exit code says why.`,
+  json: '`database`, `files` (db, wal, shm, keyFile), `header`, `encrypted`, `lock`, `lastCheckpoint`, `settings`, `schema`, `pages`, `backups`, `readers` (threads, mainThreadMaxUs, turnBudgetUs, nice), `quarantines` (folders of this database not resolved by a restore), `problems`, `warnings`, and `error` when the database could not be read.',
   exitCodes: [
     [EXIT.PROBLEM, 'the header has problems, or the WAL is past `checkpoint.walSizeLimitBytes`'],
     [EXIT.WRONG_KEY, 'the key does not open the database (the file facts are still reported)'],
@@ -49,7 +58,12 @@ database; without it the rest is still reported and the exit code says why.`,
     const dbPath = target.path;
     const header = await inspectDatabaseFile(dbPath);
     if (header.kind === 'missing') {
-      throw new CliError('NOT_FOUND', `There is no database at ${dbPath}`, { path: dbPath });
+      const quarantined = (await findUnresolvedQuarantines(dbPath)).map((q) => q.dir);
+      throw new CliError(
+        'NOT_FOUND',
+        `There is no database at ${dbPath}${quarantined.length === 0 ? '' : `; its files were quarantined in ${quarantined.join(', ')} and no restore followed (walguard restore ${dbPath} latest)`}`,
+        { path: dbPath, quarantines: quarantined },
+      );
     }
     const files = {
       db: fileFacts(dbPath),
@@ -60,7 +74,14 @@ database; without it the rest is still reported and the exit code says why.`,
     const lock = await probeLock(dbPath);
     const wal = readWalHeader(dbPath);
     const backupDir = target.resolved.backup.dir;
-    const backups = await listBackups(backupDir, backupNameOf(dbPath));
+    const backups = await listBackups(backupDir, await backupDatabaseOf(dbPath));
+    const quarantines = (await findUnresolvedQuarantines(dbPath)).map((q) => q.dir);
+    const warnings = [
+      ...[dbPath, `${dbPath}-wal`, `${dbPath}-shm`, keyFilePath(dbPath)],
+      ...backups.flatMap((b) => [b.path, keyFilePath(b.path), manifestPath(b.path)]),
+    ]
+      .map(readableByOthers)
+      .filter((w): w is string => w !== undefined);
     const newest = backups[0];
     const now = Date.now();
 
@@ -83,6 +104,11 @@ database; without it the rest is still reported and the exit code says why.`,
     }
 
     const problems = [...header.problems];
+    if (existsSync(restoreIntentPath(dbPath))) {
+      problems.push(
+        `A restore was interrupted (${restoreIntentPath(dbPath)}): the next open of the database finishes it`,
+      );
+    }
     const walLimit = target.resolved.checkpoint.walSizeLimitBytes;
     if (files.wal !== null && files.wal.bytes > walLimit) {
       problems.push(
@@ -143,7 +169,9 @@ database; without it the rest is still reported and the exit code says why.`,
               },
       },
       readers: target.resolved.readers,
+      quarantines,
       problems,
+      warnings,
     };
     let exitCode: number = problems.length > 0 ? EXIT.PROBLEM : EXIT.OK;
     if (failure !== undefined) {
@@ -220,8 +248,12 @@ database; without it the rest is still reported and the exit code says why.`,
         : `${backups.length} in ${backupDir}; newest ${formatAge((now - newest.takenAt.getTime()) / 1000)} (${newest.path}, ${formatBytes(newest.bytes)})`,
     ]);
     rows.push(['reads', describeReaders(target.resolved.readers)]);
+    if (quarantines.length > 0) {
+      rows.push(['quarantined', `${quarantines.length} folder(s): ${quarantines.join(', ')}`]);
+    }
     let text = `${dbPath}\n${table(rows)}\n`;
     if (problems.length > 0) text += `problems:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`;
+    if (warnings.length > 0) text += `warnings:\n${warnings.map((w) => `  - ${w}`).join('\n')}\n`;
     if (failure !== undefined) {
       text += `cannot read the database: ${errorCodeOf(failure)}: ${(failure as Error).message}\n`;
     }

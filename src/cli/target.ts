@@ -169,9 +169,16 @@ export async function unlock(target: Target): Promise<Unlocked> {
       path: target.path,
     });
   }
+  if (file.kind === 'empty') {
+    throw new CliError(
+      'PROBLEM',
+      `${target.path} is empty (0 bytes): a new database whose first open never wrote its first page. The next openDatabase() makes it a database (unless its -wal holds commits)`,
+      { path: target.path },
+    );
+  }
   checkFileAgainstOptions(file, target.resolved);
-  // The file exists, so this never creates a key file.
-  const key = await resolveKey(file, target.resolved);
+  // A read-only look: never creates a key file.
+  const key = await resolveKey(file, target.resolved, { create: false });
   return { file, key };
 }
 
@@ -187,6 +194,7 @@ const walguardCodes = new Set<WalguardErrorCode>([
   'IO_ERROR',
   'INVALID_OPTION',
   'TX_TIMEOUT',
+  'WRONG_DATABASE',
 ]);
 
 /** The error `openDatabase` would give for what the SQLite child reported. */

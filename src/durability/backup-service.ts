@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { hasSubscribers, publish } from '../metrics/channels.js';
-import { type BackupResult, backupNameFor, takeBackup } from './backups.js';
+import { type BackupResult, backupDatabaseOf, takeBackup } from './backups.js';
 
 /** What the service needs to know. */
 export interface BackupServiceConfig {
@@ -56,7 +56,8 @@ export class BackupService {
       const { path, encryptionKey, backup, logger } = this.#config;
       const result = await takeBackup(path, encryptionKey, {
         dir: backup.dir,
-        name: backupNameFor(path),
+        // Read at each backup: the identity file is the one truth (see database-identity.ts).
+        database: await backupDatabaseOf(path),
         keepLast: backup.keepLast,
         keepDailyDays: backup.keepDailyDays,
       });

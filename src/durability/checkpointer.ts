@@ -18,6 +18,12 @@
  * (up to `busy_timeout`) for readers to move past the WAL's end and blocks new writers
  * meanwhile — which is why it only runs past the cap, when the queue is idle, or on close.
  *
+ * Errors: a checkpoint that fails because the disk is full or the OS reported an I/O error
+ * rejects with `DISK_FULL` / `IO_ERROR` (the engine's `SQLITE_FULL` / `SQLITE_IOERR_*` is the
+ * `cause`), like a failed batch. Nothing is lost by it: every frame stays in the WAL, which a
+ * later checkpoint (or the next open's recovery) copies back; the WAL just keeps growing until
+ * space returns.
+ *
  * Starvation: a checkpoint that could not finish (SQLite's `busy` flag: a reader holds an old
  * snapshot) is counted (`stats().checkpointsBlocked`) and logged with the WAL size, so an app
  * that keeps a long read open (an unfinished `stream()`, for one) sees why its WAL keeps
@@ -25,6 +31,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { batchFatalCode, WalguardError } from '../errors.js';
 import { hasSubscribers, publish } from '../metrics/channels.js';
 import type { CheckpointMode, CheckpointResult } from '../queue/protocol.js';
 
@@ -93,7 +100,12 @@ export class Checkpointer {
   /** Runs one checkpoint now (between batches), counts, logs and reports it. */
   async run(mode: CheckpointMode, reason: CheckpointEvent['reason']): Promise<CheckpointEvent> {
     const host = this.#host;
-    const result = await host.run(mode);
+    let result: CheckpointResult;
+    try {
+      result = await host.run(mode);
+    } catch (error) {
+      throw checkpointError(error, mode, host.path);
+    }
     const event: CheckpointEvent = { ...result, reason };
     this.count++;
     this.last = event;
@@ -126,6 +138,22 @@ export class Checkpointer {
     this.#stopped = true;
     clearTimeout(this.#idleTimer);
   }
+}
+
+/**
+ * A failed checkpoint's error for the caller: the engine's disk-full and I/O errors become
+ * `DISK_FULL` / `IO_ERROR` (with the engine error as `cause`); anything else is unchanged.
+ */
+function checkpointError(error: unknown, mode: CheckpointMode, path: string): unknown {
+  if (error instanceof WalguardError) return error;
+  const code = batchFatalCode(error);
+  if (code !== 'DISK_FULL' && code !== 'IO_ERROR') return error;
+  const what = code === 'DISK_FULL' ? 'the disk is full' : 'the OS reported an I/O error';
+  return new WalguardError(
+    code,
+    `The ${mode} checkpoint of ${path} failed: ${what} (${(error as Error).message}). Nothing is lost: the WAL still holds every commit; checkpoint again once the disk is fixed`,
+    { cause: error, details: { mode, engineCode: (error as { code?: string }).code } },
+  );
 }
 
 /** Size of the database's `-wal` file, in bytes (0 when there is none). `stat` opens no descriptor. */

@@ -5,7 +5,12 @@
  */
 import fs from 'node:fs';
 import { openSqlite } from '../sqlite-types.js';
-import type { ChildResult, ChildTask } from './child-task.js';
+import { type ChildResult, type ChildTask, dieWithParent } from './child-task.js';
+
+dieWithParent();
+// Files this child creates (a backup copy) are private: 0600, whatever the app's umask. The
+// umask is process-wide, which is why this is done here, in a process of its own.
+process.umask(0o077);
 
 async function run(task: ChildTask): Promise<ChildResult> {
   if (task.op === 'vacuum-into') {

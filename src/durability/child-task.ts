@@ -8,10 +8,17 @@
  * block the app's event loop; and a native panic on a damaged file (reading invalid UTF-8 as
  * TEXT aborts the process, DESIGN.md) must not take the app down. The key travels on stdin,
  * never in argv or the environment, where `ps` would show it.
+ *
+ * The child dies with its parent (`dieWithParent`): a watchdog thread in it notices that its
+ * parent process is gone (its parent pid changes when it is re-parented) and kills it, even
+ * while its main thread is inside a long native `VACUUM INTO`. Without it, a `kill -9` of the
+ * app left the copier writing a full-size temp file nobody would ever rename or remove. The
+ * temp files of a dead process are removed at the next backup or open (`backups.ts`).
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { WalguardError } from '../errors.js';
 
 /** A task for the child. */
@@ -64,4 +71,24 @@ export function runChildTask(task: ChildTask, timeoutMs = 10 * 60_000): Promise<
     });
     child.stdin.end(JSON.stringify(task));
   });
+}
+
+/** How often the watchdog looks at the parent pid, in ms. */
+const WATCHDOG_INTERVAL_MS = 100;
+
+/**
+ * Makes this (child) process die when its parent does: a watchdog thread checks the parent
+ * pid every 100 ms and, once the process has been re-parented, sends SIGKILL to it. It runs in
+ * a worker thread so that it works while the main thread is blocked in native code, and is
+ * unref'd so that it never keeps the process alive. Call it first thing in a child entry.
+ */
+export function dieWithParent(): void {
+  const watchdog = new Worker(
+    `const parent = require('node:worker_threads').workerData;
+     setInterval(() => {
+       if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL');
+     }, ${WATCHDOG_INTERVAL_MS});`,
+    { eval: true, workerData: process.ppid },
+  );
+  watchdog.unref();
 }

@@ -30,7 +30,16 @@
  *   unreadable), the temp name is removed and the directory fsynced. Where hard links are not
  *   supported, an existence check then `rename` is used instead; the process lock makes
  *   that check race-free among walguard instances.
- * - A key file that does not parse or is out of bounds is reported as `CORRUPT`, not
+ * - The key file carries its own checksum, `checksum: "sha256:<hex>"` over every other field
+ *   (in a fixed order), checked before anything else is read from it: a flipped bit in the
+ *   salt, the check value or the scrypt parameters would otherwise still parse, derive a
+ *   different key and read as `WRONG_KEY` ("the passphrase does not match"), sending the
+ *   operator after the passphrase when the file is what is damaged. It is a checksum, not a
+ *   MAC: without the passphrase nothing can be authenticated, and the check value already
+ *   authenticates the derived key. Key files written before the checksum existed have none;
+ *   they are read as before (damage to them can only read as `WRONG_KEY`), and never rewritten.
+ * - A key file that does not parse, fails its checksum or is out of bounds is reported as
+ *   `CORRUPT`, not
  *   `INVALID_OPTION`: it is a file walguard wrote as part of the database's durable state,
  *   now damaged or tampered with, and no option the caller could change would fix it.
  *   `details.path` names the key file, so the open sequence can tell it from a damaged
@@ -43,7 +52,7 @@
  * On platforms where directories cannot be fsynced (Windows), the rename's durability is
  * the filesystem's.
  */
-import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { link, lstat, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { WalguardError } from '../errors.js';
@@ -77,6 +86,11 @@ export interface KeyInfo {
   normalization: 'NFC';
   /** When the key file was created, ISO 8601 UTC. */
   createdAt: string;
+  /**
+   * `sha256:<hex>` of the other fields (see `keyInfoChecksum`); absent in key files written
+   * before walguard checked them.
+   */
+  checksum?: string;
 }
 
 /** Options of `createKeyFile`. */
@@ -148,6 +162,7 @@ export async function createKeyFile(
     normalization: 'NFC',
     createdAt: new Date().toISOString(),
   };
+  keyInfo.checksum = keyInfoChecksum(keyInfo);
   const key = derived.toString('hex');
   derived.fill(0);
   await writeNewFileAtomically(path, `${JSON.stringify(keyInfo, null, 2)}\n`);
@@ -298,6 +313,15 @@ function parseKeyInfo(value: unknown, path: string): KeyInfo {
     throw corrupt(path, 'it is not a JSON object');
   }
   const v = value as Record<string, unknown>;
+  if (v.checksum !== undefined) {
+    const expected = keyInfoChecksum(v);
+    if (v.checksum !== expected) {
+      throw corrupt(
+        path,
+        `its checksum does not match its contents (a changed bit in the salt, the check value or the parameters?), so it cannot be trusted to derive the key; the passphrase was not tried. Copy the key file back from a backup (each backup keeps one beside it: <backup>.keyinfo)`,
+      );
+    }
+  }
   if (v.version !== 1) throw corrupt(path, `unsupported version \`${String(v.version)}\``);
   if (v.kdf !== 'scrypt') throw corrupt(path, `unsupported kdf \`${String(v.kdf)}\``);
   const problem = paramsProblem(v.params);
@@ -315,7 +339,7 @@ function parseKeyInfo(value: unknown, path: string): KeyInfo {
     throw corrupt(path, '`createdAt` is not a date');
   }
   const { N, r, p, keyLength } = v.params as ScryptParams;
-  return {
+  const info: KeyInfo = {
     version: 1,
     kdf: 'scrypt',
     params: { N, r, p, keyLength },
@@ -324,6 +348,31 @@ function parseKeyInfo(value: unknown, path: string): KeyInfo {
     normalization: 'NFC',
     createdAt: v.createdAt,
   };
+  if (typeof v.checksum === 'string') info.checksum = v.checksum;
+  return info;
+}
+
+/**
+ * The checksum of a key file's fields: `sha256:` and the hex SHA-256 of the JSON array of
+ * version, kdf, N, r, p, keyLength, salt, check, normalization and createdAt, in that order
+ * (an array, so that the digest does not depend on the order of keys in the file).
+ */
+export function keyInfoChecksum(info: object): string {
+  const v = info as Record<string, unknown>;
+  const params = (v.params ?? {}) as Record<string, unknown>;
+  const fields = [
+    v.version,
+    v.kdf,
+    params.N,
+    params.r,
+    params.p,
+    params.keyLength,
+    v.salt,
+    v.check,
+    v.normalization,
+    v.createdAt,
+  ];
+  return `sha256:${createHash('sha256').update(JSON.stringify(fields)).digest('hex')}`;
 }
 
 /** Writes a new file that must not exist yet: temp + fsync + link (or rename) + fsync dir. */

@@ -11,8 +11,12 @@
  * - The file is inspected before any connection of this process opens it (see
  *   `file-inspect.ts`: closing a descriptor would drop this process's SQLite locks).
  * - The key and passphrase never appear in a log line or an error message.
- * - A zero-length or truncated file is reported as `CORRUPT`, not silently turned into a new,
- *   empty database: a file that lost its contents must be noticed, not papered over.
+ * - A truncated file is reported as `CORRUPT`. A zero-length file is a database whose first
+ *   open died before SQLite wrote its first page (a crash, a full disk): SQLite writes page 1
+ *   when it switches to WAL mode, before any transaction, so nothing acknowledged can be in
+ *   it — it opens as a new database, unless its `-wal` holds commits (`open-database.ts`
+ *   quarantines that case: SQLite would delete such a WAL) or an unfinished restore left its
+ *   files in quarantine.
  */
 import { WalguardError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
@@ -27,16 +31,12 @@ export interface ResolvedKey {
   verified: boolean;
 }
 
-/** Fails early, from the header alone, where the file cannot be what the options say. */
+/**
+ * Fails early, from the header alone, where the file cannot be what the options say. A missing
+ * or empty file passes: it is a new database (the caller checks its WAL first).
+ */
 export function checkFileAgainstOptions(file: DatabaseFileInfo, options: ResolvedOptions): void {
   const where = options.path;
-  if (file.kind === 'empty') {
-    throw new WalguardError(
-      'CORRUPT',
-      `${where} is empty (0 bytes): it is not a database walguard wrote, and walguard will not treat it as a new one. If it should be new, move it away; otherwise restore a backup`,
-      { details: { path: where, kind: file.kind } },
-    );
-  }
   if (file.kind === 'too-short') {
     throw new WalguardError(
       'CORRUPT',
@@ -70,17 +70,23 @@ export function checkFileAgainstOptions(file: DatabaseFileInfo, options: Resolve
   }
 }
 
-/** Turns the encryption option into the key, creating the key file for a new database. */
+/**
+ * Turns the encryption option into the key. For a new database (no file, or a 0-byte one)
+ * without a key file, the key file is created, unless `create` is false (the CLI's read-only
+ * commands). A new database whose key file exists (its first open died after making it) uses
+ * that key file.
+ */
 export async function resolveKey(
   file: DatabaseFileInfo,
   options: ResolvedOptions,
+  { create = true }: { create?: boolean } = {},
 ): Promise<ResolvedKey> {
   const encryption = options.encryption;
   if (encryption === undefined) return { key: undefined, verified: false };
   if ('key' in encryption) return { key: encryption.key, verified: false };
   const info = await readKeyFile(options.path);
   if (info === undefined) {
-    if (file.kind !== 'missing') {
+    if (!create || (file.kind !== 'missing' && file.kind !== 'empty')) {
       throw new WalguardError(
         'KEY_REQUIRED',
         `${options.path} is encrypted but its key file ${keyFilePath(options.path)} is missing: it holds the salt that turns the passphrase into the key. Restore the key file (each backup keeps a copy beside it)`,
@@ -127,6 +133,20 @@ export function explainOpenError(
       'WRONG_KEY',
       `The key does not open ${where} (or the file is damaged: with a raw key walguard cannot tell; a passphrase and key file can)`,
       { cause: error, details: { path: where } },
+    );
+  }
+  if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE') {
+    return new WalguardError(
+      'DISK_FULL',
+      `Cannot open ${where}: the disk is full (${code === 'SQLITE_FULL' ? 'SQLite could not write' : 'SQLite could not grow the -shm file'}). Nothing acknowledged was lost; free space and open again`,
+      { cause: error, details: { path: where, engineCode: code } },
+    );
+  }
+  if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN') {
+    return new WalguardError(
+      'IO_ERROR',
+      `Cannot open ${where}: the OS reported an error (${code}: ${(error as Error).message})`,
+      { cause: error, details: { path: where, engineCode: code } },
     );
   }
   if (code.startsWith('SQLITE_CORRUPT')) {

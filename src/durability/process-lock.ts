@@ -9,6 +9,11 @@
  * loss: there is no stale-lock cleanup, no timeout and no guessing from pids. A contender
  * runs the same `BEGIN EXCLUSIVE` with a busy timeout of 0 and gets `SQLITE_BUSY` at once.
  *
+ * Both files are created with mode 0600 (the lock file by walguard before SQLite opens it,
+ * only when it does not exist yet: a file that exists may be open in this process, see below).
+ * A contender that only probes (`probeProcessLock`, for the CLI's read-only commands) creates
+ * nothing: no lock file means no owner.
+ *
  * The owner's pid is written to `<db>.lock.pid` (plain text, one line) after the lock is
  * taken, so that a contender's `LOCKED` error can name it; the pid is information, never the
  * lock. It is removed by `release()` while the lock is still held (so it can never remove a
@@ -37,7 +42,9 @@
  * - Network filesystems (NFS, SMB) where `fcntl` locks are unreliable or absent; SQLite's
  *   own documentation says the same of its databases there.
  * - Two names for one file through hard links: the lock is named after the database's
- *   canonical path (symlinks resolved), so a hard link gets a different `<db>.lock`.
+ *   canonical path (`canonical-path.ts`: every symlink resolved, a dangling one included, as
+ *   SQLite resolves it), so a symlink cannot take a second lock, but a hard link gets a
+ *   different `<db>.lock`.
  * - A cooperative lock only: a program that opens the database without walguard is not
  *   stopped by it.
  * - The pid in the error may be stale for an instant: a contender that meets the lock just
@@ -50,10 +57,11 @@
  * file's header (`user_version`) would make contenders read the lock file, which breaks the
  * first invariant for contenders inside the owning process.
  */
-import { readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import Database from 'libsql';
 import { WalguardError } from '../errors.js';
+import { canonicalPath } from './canonical-path.js';
+import { createPrivateFile, fileError, pathExists, processIsAlive } from './fs-sync.js';
 
 /** A held process lock on one database. */
 export interface ProcessLock {
@@ -166,7 +174,7 @@ export async function acquireProcessLock(
       `Expected \`waitMs\` to be a number >= 0, got ${describe(waitMs)}`,
     );
   }
-  const canonical = await canonicalPath(dbPath);
+  const canonical = await canonicalOrIoError(dbPath);
   const deadline = Date.now() + waitMs;
   const lockPath = `${canonical}.lock`;
   let connection: LockConnection | undefined;
@@ -174,7 +182,12 @@ export async function acquireProcessLock(
     for (;;) {
       const held = heldLocks.get(canonical);
       if (held === undefined) {
-        connection ??= openLockConnection(lockPath, dbPath);
+        if (connection === undefined) {
+          await createPrivateFile(lockPath).catch((error: unknown) => {
+            throw ioError(dbPath, error, lockPath);
+          });
+          connection = openLockConnection(lockPath, dbPath);
+        }
         if (tryLock(connection, lockPath)) {
           const lock = new OwnedLock(canonical, connection);
           connection = undefined;
@@ -189,7 +202,7 @@ export async function acquireProcessLock(
         }
       }
       const owner = held === undefined ? await readOwnerPid(`${canonical}.lock.pid`) : process.pid;
-      const ownerAlive = owner !== undefined && isAlive(owner);
+      const ownerAlive = owner !== undefined && processIsAlive(owner);
       // A dead or unknown owner means the lock changed hands as we looked: retry at once,
       // for a short while, whatever waitMs says.
       const settling = !ownerAlive && Date.now() < deadline + PID_SETTLE_MS;
@@ -204,19 +217,45 @@ export async function acquireProcessLock(
   }
 }
 
-/** The database path with its directory (and the file itself, when it exists) resolved. */
-async function canonicalPath(dbPath: string): Promise<string> {
-  const absolute = resolve(dbPath);
+/** The canonical path (see `canonical-path.ts`), or `IO_ERROR` (e.g. a missing folder). */
+async function canonicalOrIoError(dbPath: string): Promise<string> {
   try {
-    return await realpath(absolute);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(dbPath, error);
-  }
-  try {
-    return join(await realpath(dirname(absolute)), basename(absolute));
+    return await canonicalPath(dbPath);
   } catch (error) {
     throw ioError(dbPath, error);
   }
+}
+
+/** Who holds the lock, as `probeProcessLock` sees it. */
+export type LockProbe = { held: false } | { held: true; pid: number | undefined };
+
+/**
+ * Tells whether a process owns `dbPath`, without taking the lock for more than an instant and
+ * without creating anything: when `<db>.lock` does not exist, no walguard process has ever
+ * owned the database at that path, so it is free. Never call it in a process that may own the
+ * database (closing its probe connection would drop this process's lock: see the header).
+ */
+export async function probeProcessLock(dbPath: string): Promise<LockProbe> {
+  const canonical = await canonicalOrIoError(dbPath);
+  const lockPath = `${canonical}.lock`;
+  let exists: boolean;
+  try {
+    exists = await pathExists(lockPath);
+  } catch (error) {
+    throw ioError(dbPath, error, lockPath);
+  }
+  if (!exists) return { held: false };
+  const connection = openLockConnection(lockPath, dbPath);
+  try {
+    if (tryLock(connection, lockPath)) {
+      connection.exec('ROLLBACK');
+      return { held: false };
+    }
+  } finally {
+    connection.close();
+  }
+  const pid = await readOwnerPid(`${canonical}.lock.pid`);
+  return { held: true, pid: pid !== undefined && processIsAlive(pid) ? pid : undefined };
 }
 
 /** Opens the private connection on the lock file. */
@@ -253,7 +292,7 @@ function tryLock(connection: LockConnection, lockPath: string): boolean {
 async function writePidFile(lock: OwnedLock): Promise<void> {
   const temp = `${lock.pidPath}.${lock.pid}.tmp`;
   try {
-    await writeFile(temp, `${lock.pid}\n`, { mode: 0o644 });
+    await writeFile(temp, `${lock.pid}\n`, { mode: 0o600 });
     await rename(temp, lock.pidPath);
   } catch (error) {
     await rm(temp, { force: true }).catch(() => {});
@@ -277,16 +316,6 @@ function parsePid(text: string): number | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** True when a process with this pid exists (signal 0 checks without signalling). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function lockedError(dbPath: string, lockPath: string, pid: number | undefined): WalguardError {
   const who =
     pid === undefined
@@ -303,12 +332,7 @@ function lockedError(dbPath: string, lockPath: string, pid: number | undefined):
 }
 
 function ioError(dbPath: string, error: unknown, path: string = dbPath): WalguardError {
-  const code = (error as NodeJS.ErrnoException).code;
-  return new WalguardError(
-    code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR',
-    `Cannot lock database ${dbPath}: ${path}: ${String((error as Error).message)}`,
-    { cause: error, details: { dbPath, path } },
-  );
+  return fileError(`Cannot lock database ${dbPath}: ${path}`, error, { dbPath, path });
 }
 
 function describe(value: unknown): string {

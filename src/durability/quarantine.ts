@@ -26,12 +26,24 @@
  *
  * The caller must own the process lock and have closed its connections: a connection left
  * open keeps reading and writing the moved inodes. The path is resolved through symlinks
- * first, as SQLite does when it names its `-wal` and `-journal`.
+ * first (`canonical-path.ts`), as SQLite does when it names its `-wal` and `-journal`.
+ *
+ * Resolution. A quarantine leaves no database at its path until something is put back. The
+ * record says when that happened (`resolution`: a restore put a backup in place, or a failed
+ * quarantine moved everything back). An open that finds no database (or a 0-byte one) where
+ * an unresolved quarantine of the same path exists refuses (`findUnresolvedQuarantines`):
+ * creating an empty database there would hide where the data went — exactly what today's
+ * failed restores did. Records written before `resolution` existed count as unresolved.
+ *
+ * The restore (`restore.ts`) uses the two halves separately: `prepareQuarantine` (list the
+ * files, make the folder, write the record) before its point of no return, and
+ * `moveIntoQuarantine` inside its swap.
  */
-import { lstat, mkdir, open, realpath, rename } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { lstat, mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { WalguardError } from '../errors.js';
-import { fsyncDirectory } from './fs-sync.js';
+import { canonicalPath } from './canonical-path.js';
+import { fileErrorCode, fsyncDirectory, writeFileAtomically } from './fs-sync.js';
 
 /** Options of `quarantineDatabase`. */
 export interface QuarantineOptions {
@@ -62,6 +74,28 @@ export interface QuarantineRecord {
   pid: number;
   /** Each file moved, by name, with its size in bytes. */
   files: { name: string; size: number }[];
+  /** What put a database back at `originalPath`, once something did; absent until then. */
+  resolution?: QuarantineResolution;
+}
+
+/** How a quarantine was resolved. */
+export type QuarantineResolution =
+  /** A restore put a backup in place of the quarantined files. */
+  | { kind: 'restored'; restoredFrom: string; at: string }
+  /** The quarantine failed and every file was moved back. */
+  | { kind: 'moved-back'; at: string }
+  /** What was quarantined held nothing acknowledged (a torn first page); a new database
+   * took its place. */
+  | { kind: 'replaced-by-new'; at: string };
+
+/** A quarantine folder that is prepared and recorded, its files not moved yet. */
+export interface PreparedQuarantine {
+  /** The database, canonical. */
+  db: string;
+  /** The folder, created, holding only the record. */
+  dir: string;
+  /** The files to move (whichever existed), in move order. */
+  files: string[];
 }
 
 /** The name of the record file inside a quarantine folder. */
@@ -80,6 +114,35 @@ export async function quarantineDatabase(
   dbPath: string,
   options: QuarantineOptions,
 ): Promise<QuarantineResult> {
+  const prepared = await prepareQuarantine(dbPath, options);
+  if (prepared.files.length === 0) {
+    throw ioError(
+      `Nothing to quarantine: no ${prepared.db} and none of its -wal/-shm/-journal/.keyinfo`,
+    );
+  }
+  const moved = await moveIntoQuarantine(prepared, prepared.files);
+  try {
+    await fsyncDirectory(prepared.dir);
+    await fsyncDirectory(dirname(prepared.db));
+  } catch (error) {
+    throw ioError(
+      `Quarantined ${prepared.db} into ${prepared.dir}, but could not fsync the folders: ${(error as Error).message}`,
+      error,
+      { dbPath: prepared.db, dir: prepared.dir },
+    );
+  }
+  return { dir: prepared.dir, moved };
+}
+
+/**
+ * Lists the files of `dbPath` that exist (in move order), creates the quarantine folder and
+ * writes its record (fsynced), and returns them; moves nothing. Throws when nothing exists
+ * only if `requireFiles`; otherwise returns `files: []` without creating anything.
+ */
+export async function prepareQuarantine(
+  dbPath: string,
+  options: QuarantineOptions,
+): Promise<PreparedQuarantine> {
   if (typeof options?.reason !== 'string' || options.reason.trim() === '') {
     throw new WalguardError(
       'INVALID_OPTION',
@@ -87,9 +150,7 @@ export async function quarantineDatabase(
     );
   }
   const now = options.now ?? new Date();
-  const db = await canonicalPath(dbPath);
-  const parent = dirname(db);
-
+  const db = await canonicalOf(dbPath);
   const files: { path: string; size: number }[] = [];
   for (const suffix of PARTS) {
     const path = db + suffix;
@@ -99,10 +160,7 @@ export async function quarantineDatabase(
     });
     if (stats !== undefined) files.push({ path, size: stats.size });
   }
-  if (files.length === 0) {
-    throw ioError(`Nothing to quarantine: no ${db} and none of its -wal/-shm/-journal/.keyinfo`);
-  }
-
+  if (files.length === 0) return { db, dir: '', files: [] };
   const dir = await makeUniqueDir(`${db}.corrupted.${formatCompactUtc(now)}`);
   const record: QuarantineRecord = {
     reason: options.reason,
@@ -112,28 +170,126 @@ export async function quarantineDatabase(
     files: files.map((f) => ({ name: basename(f.path), size: f.size })),
   };
   await writeRecord(join(dir, QUARANTINE_RECORD_NAME), record);
+  // The record's name in the folder, and the folder's in the parent, survive a power loss.
+  await fsyncDirectory(dir).catch((error: unknown) => {
+    throw ioError(`Cannot fsync ${dir}: ${(error as Error).message}`, error, { dir });
+  });
+  await fsyncDirectory(dirname(db)).catch((error: unknown) => {
+    throw ioError(`Cannot fsync ${dirname(db)}: ${(error as Error).message}`, error, { dir });
+  });
+  return { db, dir, files: files.map((f) => f.path) };
+}
 
+/**
+ * Renames each of `files` (paths beside `prepared.db`) into the quarantine folder, keeping its
+ * name, in order. A sidecar (`-wal`, `-shm`, `-journal`) that vanished since it was listed is
+ * skipped: only SQLite removes those, when the last connection to the database closes, after
+ * checkpointing the WAL into the database file (a connection of this process closing late,
+ * e.g. a worker thread's). A failed rename moves back what this call moved, marks the record
+ * `moved-back` and throws `IO_ERROR` saying where everything is. Does not fsync.
+ */
+export async function moveIntoQuarantine(
+  prepared: PreparedQuarantine,
+  files: readonly string[],
+): Promise<string[]> {
   const moved: { from: string; to: string }[] = [];
   try {
-    for (const { path } of files) {
-      const to = join(dir, basename(path));
-      await rename(path, to);
+    for (const path of files) {
+      const to = join(prepared.dir, basename(path));
+      try {
+        await rename(path, to);
+      } catch (error) {
+        const sidecar = /-(wal|shm|journal)$/.test(path);
+        if (sidecar && (error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
       moved.push({ from: path, to });
     }
   } catch (error) {
-    await moveBack(db, dir, moved, error);
+    await moveBack(prepared.db, prepared.dir, moved, error);
   }
+  return moved.map((m) => m.to);
+}
+
+/** Records in the quarantine folder `dir` how it was resolved (atomically). */
+export async function markQuarantineResolved(
+  dir: string,
+  resolution: QuarantineResolution,
+): Promise<void> {
+  const file = join(dir, QUARANTINE_RECORD_NAME);
   try {
-    await fsyncDirectory(dir);
-    await fsyncDirectory(parent);
+    let record: QuarantineRecord;
+    try {
+      record = JSON.parse(await readFile(file, 'utf8')) as QuarantineRecord;
+    } catch {
+      // Lost or unreadable (e.g. a crash before it reached the disk): write what is known.
+      const name = basename(dir).replace(/\.corrupted\..*$/, '');
+      record = {
+        reason: 'unknown (the record was lost)',
+        quarantinedAt: '',
+        originalPath: join(dirname(dir), name),
+        pid: process.pid,
+        files: [],
+      };
+    }
+    record.resolution = resolution;
+    await writeFileAtomically(file, `${JSON.stringify(record, null, 2)}\n`);
   } catch (error) {
     throw ioError(
-      `Quarantined ${db} into ${dir}, but could not fsync the folders: ${(error as Error).message}`,
+      `Cannot update the quarantine record ${file}: ${(error as Error).message}`,
       error,
-      { dbPath: db, dir },
+      { dir },
     );
   }
-  return { dir, moved: moved.map((m) => m.to) };
+}
+
+/** An unresolved quarantine of a database. */
+export interface UnresolvedQuarantine {
+  /** The folder. */
+  dir: string;
+  /** Its record. */
+  record: QuarantineRecord;
+}
+
+/**
+ * The quarantine folders beside `dbPath` whose record names it (by canonical path, or by
+ * file name when the folder was moved with it) and says nothing put a database back, oldest
+ * first. A folder whose record cannot be read counts, with a record made from its name.
+ */
+export async function findUnresolvedQuarantines(dbPath: string): Promise<UnresolvedQuarantine[]> {
+  const db = await canonicalOf(dbPath);
+  const prefix = `${basename(db)}.corrupted.`;
+  let entries: string[];
+  try {
+    entries = await readdir(dirname(db));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(`Cannot list ${dirname(db)}: ${(error as Error).message}`, error);
+  }
+  const found: UnresolvedQuarantine[] = [];
+  for (const name of entries.filter((n) => n.startsWith(prefix)).sort()) {
+    const dir = join(dirname(db), name);
+    let record: QuarantineRecord;
+    try {
+      record = JSON.parse(
+        await readFile(join(dir, QUARANTINE_RECORD_NAME), 'utf8'),
+      ) as QuarantineRecord;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR') continue;
+      record = {
+        reason: 'unknown (no readable record)',
+        quarantinedAt: '',
+        originalPath: db,
+        pid: 0,
+        files: [],
+      };
+    }
+    const sameDatabase =
+      record.originalPath === db || basename(String(record.originalPath)) === basename(db);
+    if (sameDatabase && record.resolution === undefined) found.push({ dir, record });
+  }
+  return found;
 }
 
 /** Undoes the moves after a failed one, then throws an error saying where everything is. */
@@ -153,6 +309,11 @@ async function moveBack(
   }
   await fsyncDirectory(dir).catch(() => {});
   await fsyncDirectory(dirname(db)).catch(() => {});
+  if (stranded.length === 0) {
+    await markQuarantineResolved(dir, { kind: 'moved-back', at: new Date().toISOString() }).catch(
+      () => {},
+    );
+  }
   const where =
     stranded.length === 0
       ? 'Every file was moved back to where it was'
@@ -197,13 +358,12 @@ async function writeRecord(path: string, record: QuarantineRecord): Promise<void
   }
 }
 
-/** The database path, through symlinks when it exists. */
-async function canonicalPath(dbPath: string): Promise<string> {
-  const absolute = resolve(dbPath);
+/** The database path, through every symlink (see `canonical-path.ts`). */
+async function canonicalOf(dbPath: string): Promise<string> {
   try {
-    return await realpath(absolute);
-  } catch {
-    return absolute;
+    return await canonicalPath(dbPath);
+  } catch (error) {
+    throw ioError(`Cannot resolve ${dbPath}: ${(error as Error).message}`, error, { dbPath });
   }
 }
 
@@ -217,9 +377,5 @@ function ioError(
   cause?: unknown,
   details?: Record<string, unknown>,
 ): WalguardError {
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return new WalguardError(code === 'ENOSPC' ? 'DISK_FULL' : 'IO_ERROR', message, {
-    cause,
-    details,
-  });
+  return new WalguardError(fileErrorCode(cause), message, { cause, details });
 }

@@ -1,20 +1,24 @@
 /**
  * Recovery at open: what `onCorruption: 'restore'` does when the open sequence finds the
- * database damaged.
+ * database damaged (its pages, its WAL) or gone (quarantined earlier, with no restore after).
  *
- * Strategy: find the newest backup of this database that passes its own check, move the
- * damaged files to quarantine (never delete them), put the backup in place, and let the open
- * sequence try once more. The key file is never restored over a damaged key file here: key
- * file damage fails the open (`CORRUPT` naming the key file) for an operator to decide.
+ * Strategy: find the newest backup *of this database* that passes its own check (by identity,
+ * see `backups.ts`: never another database's backup that happens to share the folder or the
+ * name; legacy backups without a manifest are not used automatically), and restore it with
+ * `restoreBackup`, which moves whatever damaged files are still at the path to quarantine
+ * (never deletes them) and is crash-safe. Then the open sequence tries once more. The key file
+ * is never restored over a damaged key file here: key file damage fails the open (`CORRUPT`
+ * naming the key file) for an operator to decide.
  *
  * Not guaranteed: writes acknowledged after the backup was taken are not in the restored
  * database; they stay in the quarantined files, and the `recovery` facts (`stats().recovery`,
  * the log, the `walguard:recovery` channel) say when the backup was taken.
  */
+import path from 'node:path';
 import { WalguardError } from '../errors.js';
 import { hasSubscribers, publish } from '../metrics/channels.js';
 import type { ResolvedOptions } from '../options.js';
-import { backupNameFor, newestGoodBackup } from './backups.js';
+import { type BackupDatabase, newestGoodBackup } from './backups.js';
 import { restoreBackup } from './restore.js';
 
 /** What an open that restored a backup did. */
@@ -32,26 +36,46 @@ export interface RecoveryInfo {
 /** Publishes a `CORRUPT` open failure on the `walguard:corruption` channel. */
 export function publishCorruption(path: string, error: WalguardError): void {
   if (!hasSubscribers('corruption')) return;
-  const source = error.details?.messages ? 'integrity' : error.details?.kind ? 'header' : 'engine';
+  const source =
+    typeof error.details?.source === 'string'
+      ? error.details.source
+      : error.details?.messages
+        ? 'integrity'
+        : error.details?.kind
+          ? 'header'
+          : 'engine';
   publish('corruption', { path, source, message: error.message });
 }
 
-/** Quarantines the damaged database and puts the newest good backup in its place. */
+/** Puts the newest good backup of `database` in place of the damaged (or missing) files. */
 export async function restoreNewestBackup(
   options: ResolvedOptions,
+  database: BackupDatabase,
   damage: WalguardError,
 ): Promise<RecoveryInfo> {
   const log = options.logger.child({ component: 'restore' });
   const source = options.encryption;
-  const backup = await newestGoodBackup(options.backup.dir, backupNameFor(options.path), source);
+  const search = await newestGoodBackup(options.backup.dir, database, source);
+  const backup = search.backup;
   if (backup === undefined) {
+    const tried =
+      search.rejected.length === 0
+        ? `there is no backup of ${database.name} in ${options.backup.dir}`
+        : `no backup of ${database.name} in ${options.backup.dir} passes its check (${search.rejected
+            .slice(0, 3)
+            .map((r) => `${path.basename(r.path)}: ${r.reason}`)
+            .join('; ')})`;
+    const legacy =
+      search.legacy.length === 0
+        ? ''
+        : `; ${search.legacy.length} older backup(s) without a manifest (${path.basename(search.legacy[0]!)}…) were not considered, since their database cannot be told: restore one by hand (walguard restore) if it is this database's`;
     throw new WalguardError(
       'CORRUPT',
-      `${damage.message} — and no backup in ${options.backup.dir} passes its check, so nothing was moved or restored`,
+      `${damage.message} — and ${tried}${legacy}, so nothing was restored`,
       { cause: damage, details: damage.details },
     );
   }
-  const result = await restoreBackup(options.path, backup.path, {
+  const result = await restoreBackup(database.path, backup.path, {
     source,
     lockHeld: true,
     reason: damage.message,
@@ -60,7 +84,7 @@ export async function restoreNewestBackup(
     reason: damage.message,
     restoredFrom: result.restoredFrom,
     backupTakenAt: backup.takenAt.toISOString(),
-    quarantineDir: result.quarantineDir,
+    quarantineDir: result.quarantineDir ?? (damage.details?.quarantineDir as string | undefined),
   };
   log.warn(
     { step: 'restore', ...recovery },

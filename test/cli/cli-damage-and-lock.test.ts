@@ -97,7 +97,7 @@ describe('damaged databases and backups (CORRUPT)', () => {
     expect((await walguard(['check', file, '--full', '--json'])).json.healthy).toBe(true);
   });
 
-  it('an empty or foreign file is CORRUPT for status and check; status still reports the file facts', async () => {
+  it('a foreign file is CORRUPT for status and check, an empty one a problem (a new database never written); status still reports the file facts', async () => {
     const dir = tempDir();
     const empty = path.join(dir, 'empty.db');
     fs.writeFileSync(empty, '');
@@ -108,10 +108,11 @@ describe('damaged databases and backups (CORRUPT)', () => {
       walguard(['check', empty, '--json']),
       walguard(['status', foreign, '--json']),
     ]);
-    expect(s1.code).toBe(7);
-    expect(s1.json).toMatchObject({ header: { kind: 'empty' }, error: { code: 'CORRUPT' } });
+    // A 0-byte file is what a first open that died left: openDatabase makes it a new database.
+    expect(s1.code).toBe(1);
+    expect(s1.json).toMatchObject({ header: { kind: 'empty' }, error: { code: 'PROBLEM' } });
     expect(s1.json.lock).toEqual({ held: false });
-    expect(c1.code).toBe(7);
+    expect(c1.code).toBe(1);
     expect(c1.json.error!.message).toContain('is empty (0 bytes)');
     expect(s2.code).toBe(7);
     expect(s2.json.error!.message).toContain('not a SQLite database');
@@ -138,7 +139,7 @@ describe('damaged databases and backups (CORRUPT)', () => {
     expect(explicit.code).toBe(7);
     expect(explicit.json.error!.message).toMatch(/failed its quick_check|cannot be read/);
     expect(latest.code).toBe(7);
-    expect(latest.json.error!.message).toContain('No backup in');
+    expect(latest.json.error!.message).toContain('No backup of app.db in');
     expect(fs.readFileSync(file).equals(before)).toBe(true);
   });
 });

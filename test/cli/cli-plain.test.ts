@@ -115,12 +115,17 @@ describe('status, check, backup, backups and restore on a plaintext database', (
     expect(first.code).toBe(0);
     const backup = first.json.backup as { path: string; bytes: number };
     expect(path.dirname(backup.path)).toBe(path.join(dir, 'backups'));
-    expect(path.basename(backup.path)).toMatch(/^app\.\d{8}T\d{6}\.\d{3}Z\.db$/);
+    // Named after the database's full file name, with its manifest beside it.
+    expect(path.basename(backup.path)).toMatch(/^app\.db\.\d{8}T\d{6}\.\d{3}Z\.db$/);
+    expect(fs.existsSync(`${backup.path}.json`)).toBe(true);
     expect(count(backup.path)).toBe(100);
     expect(first.stderr).toContain('backup: written and verified');
     const elsewhere = await walguard(['backup', file, '--to', path.join(dir, 'other')]);
     expect(elsewhere.code).toBe(0);
-    expect(fs.readdirSync(path.join(dir, 'other'))).toHaveLength(1);
+    // The backup and its manifest (which names the database).
+    const other = fs.readdirSync(path.join(dir, 'other')).sort();
+    expect(other).toHaveLength(2);
+    expect(other[1]).toBe(`${other[0]}.json`);
 
     const listed = await walguard(['backups', file, '--verify', '--json']);
     expect(listed.code).toBe(0);

@@ -2,7 +2,7 @@
  * Running a workload under the walrec shim: building the shim, the
  * environment that turns it on, and a one-call "record this command".
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,4 +98,34 @@ export function runTsUnderShim(
   }
   const ops = options.log !== undefined && existsSync(options.log) ? readOpLog(options.log) : [];
   return { status: child.status, stdout: child.stdout, stderr: child.stderr, snapshot, ops };
+}
+
+/**
+ * Runs `node --import tsx <script> ...args` (a path relative to the repository) without the
+ * shim and resolves with its last stdout line parsed as JSON: how the harness's checking
+ * processes report.
+ */
+export function runTsForJson<T>(script: string, args: readonly string[]): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, script), ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      try {
+        resolvePromise(JSON.parse(out.trim().split('\n').pop() ?? '') as T);
+      } catch {
+        reject(new Error(`${script} ${args.join(' ')} exited with ${code}: ${err.slice(-2000)}`));
+      }
+    });
+  });
 }

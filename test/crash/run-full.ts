@@ -15,10 +15,19 @@
  *   --keep       keep the working folder (logs, databases) instead of removing it
  *   --out FILE   JSON results [.tmp/crash-full.json]
  *
+ * Recovery rows (issue 10; recovery-states.ts): every crash state of a restore (plaintext and
+ * encrypted, strict and ext4-like) and of a new database's first open (plaintext and
+ * encrypted), each state checked as the next open would see it; and the WAL inspector over
+ * every state of two deferred-heavy logs, which must take no torn tail for damage. Names:
+ * `restore`, `restore-encrypted`, `first-open`, `first-open-encrypted`, `wal-inspector`.
+ * In those rows "lost acknowledged" counts failing states (the old or the restored database
+ * not whole, an acknowledged unit missing), "unreadable" states with no database at the path
+ * or that do not reopen (for the inspector: false alarms, which would refuse the open).
+ *
  * Exit status 0 when every row is as expected: no failing state for the workloads the
  * contract covers, lost acknowledged units for the NORMAL control, 0 losses for kill -9.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -26,7 +35,17 @@ import { parseArgs } from 'node:util';
 import type { ExploreReport } from './explore.js';
 import { runKillLoop } from './kill-loop.js';
 import type { Op } from './oplog.js';
-import { buildShim, REPO_ROOT } from './recorder.js';
+import { buildShim, REPO_ROOT, runTsForJson } from './recorder.js';
+import {
+  exploreRecoveryInChildren,
+  inspectWalStates,
+  RECOVERY_KEY,
+  type RecoveryReport,
+  type RecoveryRun,
+  recordFirstOpen,
+  recordRestore,
+  type WalInspectorReport,
+} from './recovery-states.js';
 import { CrashReplayer, type CrashStateSpec, type DurabilityModel } from './replay.js';
 import { planUniqueStates } from './unique-plan.js';
 import {
@@ -165,29 +184,7 @@ function runNotes(run: WalguardRun): { notes: string; ok: boolean; problems: str
 
 /** Runs explore-cli.ts on one slice of specs; resolves with its report. */
 function exploreSlice(args: string[]): Promise<ExploreReport> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(REPO_ROOT, 'test/crash/explore-cli.ts'), ...args],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      try {
-        resolvePromise(JSON.parse(out.trim().split('\n').pop() ?? '') as ExploreReport);
-      } catch {
-        reject(new Error(`explore-cli ${args.join(' ')} exited with ${code}: ${err.slice(-2000)}`));
-      }
-    });
-  });
+  return runTsForJson<ExploreReport>('test/crash/explore-cli.ts', args);
 }
 
 /** Runs `tasks` with at most `limit` at once. */
@@ -313,6 +310,91 @@ const killed =
 const reports = await explored;
 const killReport = await killed;
 
+// ---- recovery paths (issue 10) --------------------------------------------------------------
+
+/** A recovery row: a recorded run, a replay model, a plan. */
+interface RecoveryRow {
+  name: string;
+  run: () => RecoveryRun;
+  model: DurabilityModel;
+  states: number;
+}
+const RECOVERY_ROWS: readonly RecoveryRow[] = [
+  {
+    name: 'restore',
+    run: () => recordRestore(work, { units: 120, backupAt: 40 }),
+    model: 'strict',
+    states: 2000,
+  },
+  {
+    name: 'restore',
+    run: () => recordRestore(work, { units: 120, backupAt: 40, tag: 'restore-ext4' }),
+    model: 'ext4-like',
+    states: 1000,
+  },
+  {
+    name: 'restore-encrypted',
+    run: () => recordRestore(work, { units: 80, backupAt: 30, key: RECOVERY_KEY }),
+    model: 'strict',
+    states: 1000,
+  },
+  {
+    name: 'first-open',
+    run: () => recordFirstOpen(work, { units: 6 }),
+    model: 'strict',
+    states: 1000,
+  },
+  {
+    name: 'first-open-encrypted',
+    run: () => recordFirstOpen(work, { units: 4, key: RECOVERY_KEY }),
+    model: 'strict',
+    states: 500,
+  },
+];
+const recoveryRows: { row: RecoveryRow; report: RecoveryReport; ops: number }[] = [];
+for (const row of RECOVERY_ROWS) {
+  if (!selected(row.name)) continue;
+  const run = row.run();
+  const replayer = new CrashReplayer(run.ops, { snapshot: run.snapshot, model: row.model });
+  const specs = planUniqueStates(replayer, {
+    target: Math.min(row.states, targetStates),
+    points: 'every',
+    maxRandomPerPoint: 6,
+  });
+  log(
+    `recorded ${row.name} (${run.ops.length} ops); checking ${specs.length} states (${row.model})`,
+  );
+  const report = await exploreRecoveryInChildren(run, specs, {
+    work: join(work, `${row.name}-${row.model}-check`),
+    jobs,
+    model: row.model,
+  });
+  log(`checked ${row.name} (${row.model}): ${report.ok}/${report.states} ok`);
+  recoveryRows.push({ row, report, ops: run.ops.length });
+}
+
+/** The WAL inspector over every state of the deferred-heavy logs: false alarms. */
+const inspectorRuns = ['mixed-deferred', 'eio-fsync-deferred'].filter((n) => runs.has(n));
+let inspector: (WalInspectorReport & { seconds: number }) | undefined;
+if (selected('wal-inspector') && inspectorRuns.length > 0) {
+  const t0 = performance.now();
+  inspector = { states: 0, flagged: 0, withFrames: 0, flaggedByControl: 0, seconds: 0 };
+  for (const name of inspectorRuns) {
+    const run = runs.get(name)!;
+    const replayer = new CrashReplayer(run.ops, {
+      snapshot: run.snapshot,
+      failedSync: run.workload.failedSync ?? 'retry',
+    });
+    const specs = planUniqueStates(replayer, { target: targetStates, points: 'every' });
+    const report = await inspectWalStates(replayer, specs, { walFile: 'db.sqlite-wal' });
+    inspector.states += report.states;
+    inspector.withFrames += report.withFrames;
+    inspector.flagged += report.flagged;
+  }
+  inspector.seconds = Math.round((performance.now() - t0) / 1000);
+  log(`WAL inspector: ${inspector.flagged} of ${inspector.states} states flagged`);
+}
+
 // ---- table ----------------------------------------------------------------------------------
 
 const rows: Row[] = explorations.map((e, index) => {
@@ -360,6 +442,51 @@ if (killReport !== undefined) {
       killReport.integrityFailures === 0,
     seconds: Math.round(killReport.elapsedMs / 1000),
     notes: `${killReport.acked} units acked over ${killReport.kills} runs (${killReport.startupKills} killed during startup); states = kills`,
+    failures: [],
+  });
+}
+
+for (const { row, report, ops } of recoveryRows) {
+  const failing = report.states - report.ok;
+  const restore = row.name.startsWith('restore');
+  rows.push({
+    workload: row.name,
+    mode: `FULL · ${row.model}`,
+    states: report.states,
+    lostAcked: failing,
+    partialUnits: 0,
+    integrityFailures: 0,
+    unreadable: report.shows.nothing,
+    outOfOrder: 0,
+    rejectedPresent: 0,
+    expected: restore
+      ? 'old or restored database in every state'
+      : 'every state reopens with its acknowledged units',
+    ok: failing === 0 && (!restore || (report.shows.old > 0 && report.shows.restored > 0)),
+    seconds: Math.round(report.elapsedMs / 1000),
+    notes: restore
+      ? `${ops} ops; ${report.shows.old} states show the old database, ${report.shows.restored} the restored one (the old one whole in quarantine)`
+      : `${ops} ops; ${report.shows.opened} states reopened`,
+    failures: report.failures
+      .slice(0, 5)
+      .map((f) => `K=${f.point} ${f.subset}: ${f.problems.join(' | ')}`),
+  });
+}
+if (inspector !== undefined) {
+  rows.push({
+    workload: 'wal-inspector',
+    mode: 'torn tails',
+    states: inspector.states,
+    lostAcked: 0,
+    partialUnits: 0,
+    integrityFailures: 0,
+    unreadable: inspector.flagged,
+    outOfOrder: 0,
+    rejectedPresent: 0,
+    expected: 'no torn tail taken for damage',
+    ok: inspector.flagged === 0 && inspector.withFrames > 0,
+    seconds: inspector.seconds,
+    notes: `every state of ${inspectorRuns.join(' and ')} read by the WAL inspector; ${inspector.withFrames} had WAL frames, ${inspector.flagged} were flagged as damaged`,
     failures: [],
   });
 }

@@ -8,6 +8,7 @@ import {
   DEFAULT_SCRYPT_PARAMS,
   deriveKey,
   keyFilePath,
+  keyInfoChecksum,
   readKeyFile,
   verifyKey,
 } from '../../src/durability/key-file.js';
@@ -41,10 +42,15 @@ function expectNoSecrets(error: WalguardError, ...secrets: string[]): void {
   for (const secret of secrets) expect(text).not.toContain(secret);
 }
 
-/** Rewrites the key file with some fields replaced (undefined removes a field). */
+/**
+ * Rewrites the key file with some fields replaced (undefined removes a field), with a checksum
+ * that matches, as a tool writing a consistent file would (unless the patch sets `checksum`).
+ */
 async function rewrite(patch: Record<string, unknown>): Promise<void> {
   const info = JSON.parse(await readFile(keyFilePath(dbPath), 'utf8')) as Record<string, unknown>;
-  await writeFile(keyFilePath(dbPath), JSON.stringify({ ...info, ...patch }));
+  const next: Record<string, unknown> = { ...info, ...patch };
+  if (!('checksum' in patch) && next.checksum !== undefined) next.checksum = keyInfoChecksum(next);
+  await writeFile(keyFilePath(dbPath), JSON.stringify(next));
 }
 
 describe('key files', () => {
@@ -186,19 +192,69 @@ describe('key files', () => {
     expect(error.message).toMatch(/not valid JSON/);
   });
 
-  it('reports a tampered salt or check value as WRONG_KEY for the right passphrase', async () => {
+  it('a bit flip in the salt, the check value or the scrypt parameters is CORRUPT naming the key file, not WRONG_KEY', async () => {
+    const { path, keyInfo } = await createKeyFile(dbPath, PASSPHRASE, { params: FAST });
+    const original = await readFile(path);
+    const text = original.toString('latin1');
+    const spots = {
+      salt: text.indexOf(keyInfo.salt) + 5,
+      check: text.indexOf(keyInfo.check) + 9,
+      r: text.indexOf('"r": 8') + 5,
+    };
+    for (const [field, at] of Object.entries(spots)) {
+      const bytes = Buffer.from(original);
+      // One bit: '8' <-> '9', 'a' <-> 'b', … (still valid hex, still a valid parameter).
+      bytes[at] = bytes[at]! ^ 0x01;
+      await writeFile(path, bytes);
+      const error = await rejection(
+        readKeyFile(dbPath).then((info) => deriveKey(PASSPHRASE, info!)),
+      );
+      expect(error.code, field).toBe('CORRUPT');
+      expect(error.message, field).toContain(path);
+      expect(error.message, field).toMatch(/checksum/);
+      expect(error.details, field).toMatchObject({ path });
+    }
+    await writeFile(path, original);
+    expect(await deriveKey(PASSPHRASE, (await readKeyFile(dbPath))!)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('reads a key file written before key files had a checksum as before (where tampering can only read as WRONG_KEY)', async () => {
     const { keyInfo: original } = await createKeyFile(dbPath, PASSPHRASE, { params: FAST });
+    await rewrite({ checksum: undefined });
+    expect(JSON.parse(await readFile(keyFilePath(dbPath), 'utf8'))).not.toHaveProperty('checksum');
+    const key = await deriveKey(PASSPHRASE, (await readKeyFile(dbPath))!);
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+
     const flipped = original.salt.startsWith('00') ? 'ff' : '00';
     await rewrite({ salt: flipped + original.salt.slice(2) });
-    const keyInfo = (await readKeyFile(dbPath))!;
-    const error = await rejection(deriveKey(PASSPHRASE, keyInfo));
+    const error = await rejection(deriveKey(PASSPHRASE, (await readKeyFile(dbPath))!));
     expect(error.code).toBe('WRONG_KEY');
+  });
 
-    await rewrite({ salt: original.salt, check: 'ab'.repeat(32) });
-    const tampered = await rejection(deriveKey(PASSPHRASE, (await readKeyFile(dbPath))!));
-    expect(tampered.code).toBe('WRONG_KEY');
-    await rewrite({ check: original.check });
-    expect(await deriveKey(PASSPHRASE, (await readKeyFile(dbPath))!)).toMatch(/^[0-9a-f]{64}$/);
+  it('an encrypted database whose key file took a bit flip fails to open with CORRUPT naming the key file', async () => {
+    const { openDatabase } = await import('../../src/index.js');
+    await createKeyFile(dbPath, PASSPHRASE, { params: FAST });
+    const db = await openDatabase({
+      path: dbPath,
+      logger: false,
+      handleSignals: false,
+      encryption: { passphrase: PASSPHRASE },
+    });
+    await db.close();
+    const bytes = await readFile(keyFilePath(dbPath));
+    const at = bytes.indexOf('"salt": "') + 12;
+    bytes[at] = bytes[at]! ^ 0x01;
+    await writeFile(keyFilePath(dbPath), bytes);
+    const error = await rejection(
+      openDatabase({
+        path: dbPath,
+        logger: false,
+        handleSignals: false,
+        encryption: { passphrase: PASSPHRASE },
+      }),
+    );
+    expect(error.code).toBe('CORRUPT');
+    expect(error.message).toContain(keyFilePath(dbPath));
   });
 
   it('rejects an empty passphrase and weak parameters with INVALID_OPTION', async () => {

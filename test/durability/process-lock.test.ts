@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -223,6 +223,62 @@ describe('acquireProcessLock', () => {
     const lock = await acquire(join(dir, 'link', 'app.db'));
     expect(lock.dbPath).toBe(join(real, 'app.db'));
     await expectLocked(acquireProcessLock(join(real, 'app.db')));
+  });
+
+  it('resolves a dangling symlink before locking: the link and its target share one lock, in this process and in another', async () => {
+    const target = join(dir, 'target.db');
+    const link = join(dir, 'link.db');
+    await symlink(target, link);
+    const viaLink = await acquire(link);
+    expect(viaLink.dbPath).toBe(target);
+    expect(viaLink.lockPath).toBe(`${target}.lock`);
+    // What the first open does next: SQLite creates the target through the link.
+    await writeFile(target, '');
+    await expectLocked(acquireProcessLock(target));
+    await expectLocked(acquireProcessLock(link));
+    const other = startHolder(target);
+    expect(await other.next()).toMatchObject({ event: 'locked', code: 'LOCKED' });
+  });
+
+  it('openDatabase through a dangling symlink in one process and through its target in another: the second gets LOCKED', async () => {
+    const target = join(dir, 'target.db');
+    const link = join(dir, 'link.db');
+    await symlink(target, link);
+    const app = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('../fixtures/hold-open.ts', import.meta.url)),
+        link,
+      ],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    children.push(app);
+    await new Promise<void>((resolve, reject) => {
+      app.stdout!.on('data', (c: Buffer) => c.toString().includes('ready') && resolve());
+      app.on('exit', (code) => reject(new Error(`hold-open exited early (${code})`)));
+    });
+    const { openDatabase } = await import('../../src/index.js');
+    for (const path of [target, link]) {
+      const error = await openDatabase({ path, logger: false, handleSignals: false }).then(
+        async (db) => {
+          await db.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(error, path).toMatchObject({ code: 'LOCKED', details: { pid: app.pid } });
+    }
+  });
+
+  it('a chain of symlinks, relative and dangling, resolves to the same lock as the target', async () => {
+    await mkdir(join(dir, 'data'));
+    await symlink('data/app.db', join(dir, 'first.db'));
+    await symlink('first.db', join(dir, 'second.db'));
+    const lock = await acquire(join(dir, 'second.db'));
+    expect(lock.dbPath).toBe(join(dir, 'data', 'app.db'));
+    await expectLocked(acquireProcessLock(join(dir, 'data', 'app.db')));
   });
 
   it('leaves only an empty lock file and the pid file beside the database', async () => {
