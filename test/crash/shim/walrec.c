@@ -592,6 +592,18 @@ static ssize_t do_write(int fd, const struct iovec *iov, int iovcnt, off_t off, 
    : which == 4 ? real.pwritev(fd, iov, iovcnt, off)                              \
                 : real.pwritev64(fd, iov, iovcnt, off))
   if (kind == FD_NONE || kind == FD_DIR) return CALL_REAL();
+  /*
+   * A stale entry: libuv (Node's fs) closes descriptors with a raw close syscall, which this
+   * library never sees, and the OS then reuses the number for a pipe or socket (e.g. a child
+   * process's stdin). Such a write is not to the tracked file: untrack and pass it through.
+   */
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != g_fds[fd].ino) {
+    lock();
+    if (g_fds[fd].kind == kind) fd_untrack(fd);
+    unlock();
+    return CALL_REAL();
+  }
   size_t n = iov_total(iov, iovcnt);
   lock();
   if (g_fds[fd].kind == FD_MARK) {
