@@ -20,12 +20,21 @@ interface DB {
 
 const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-/** The hashes of every file in `dir` (not recursive, regular files only), by name. */
+/**
+ * The hashes of every file in `dir` that holds data (not recursive, regular files only), by
+ * name. Left out: `-shm` (an index SQLite rebuilds) and an empty `-wal`. After `close()` they
+ * may still vanish on their own: libsql closes a connection whose statements are not yet
+ * garbage-collected only when they are (sqlite3_close_v2), and SQLite's last close of a
+ * checkpointed database deletes both — seen once in a full run, whether or not a restore ran.
+ */
 function hashes(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of fs.readdirSync(dir).sort()) {
     const file = path.join(dir, name);
-    if (fs.statSync(file).isFile() && !name.startsWith('.')) out[name] = sha(file);
+    const stat = fs.statSync(file);
+    if (!stat.isFile() || name.startsWith('.') || name.endsWith('-shm')) continue;
+    if (name.endsWith('-wal') && stat.size === 0) continue;
+    out[name] = sha(file);
   }
   return out;
 }
