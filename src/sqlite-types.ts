@@ -42,13 +42,41 @@ export interface SqliteOpenOptions {
   encryptionKey?: string;
   /** Busy timeout in ms applied by the binding at open. */
   timeout?: number;
+  /**
+   * Opens the connection read-only (SQLite's `mode=ro`; libsql 0.5.29 has no option for it,
+   * so the path goes as a `file:` URI). For readers: see `openSqlite`.
+   */
+  readOnly?: boolean;
 }
 
-/** Opens a connection with the `libsql` package. */
+/**
+ * Opens a connection with the `libsql` package.
+ *
+ * Why readers open read-only: libsql 0.5.29's `close()` on a connection that has prepared
+ * statements leaves it open until those statements are garbage-collected (measured here: the
+ * `-wal` stays after `close()` and goes at the next GC). When that late close finds itself
+ * the last connection to the database, SQLite checkpoints the WAL and deletes it — a WAL
+ * that another process may have written since and left behind by crashing, which walguard's
+ * next open must inspect before SQLite touches it (`wal-inspect.ts`). A read-only
+ * connection's close never checkpoints nor deletes the WAL (measured: a crashed writer's
+ * 206 kB WAL stayed through the late close). The writer and the reader threads close for
+ * good when their thread exits.
+ */
 export async function openSqlite(
   path: string,
   options: SqliteOpenOptions,
 ): Promise<SqliteDatabase> {
   const { default: Database } = await import('libsql');
-  return new Database(path, options) as unknown as SqliteDatabase;
+  const { readOnly, ...rest } = options;
+  const target = readOnly === true ? readOnlyUri(path) : path;
+  return new Database(target, rest) as unknown as SqliteDatabase;
+}
+
+/** `path` as a read-only `file:` URI: `%`, `?` and `#` escaped, the rest as it is. */
+export function readOnlyUri(path: string): string {
+  const escaped = path.replace(
+    /[%?#]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+  return `file:${escaped}?mode=ro`;
 }

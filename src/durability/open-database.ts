@@ -223,10 +223,10 @@ async function openOnce(options: ResolvedOptions, db: string, log: Logger): Prom
   let reader: Reader | undefined;
   let pool: ReaderPool | undefined;
   try {
-    const sqlite = await openSqlite(
-      options.path,
-      encryptionKey === undefined ? {} : { encryptionKey },
-    );
+    const sqlite = await openSqlite(options.path, {
+      readOnly: true,
+      ...(encryptionKey === undefined ? {} : { encryptionKey }),
+    });
     reader = new Reader(sqlite, settings);
     log.info(
       { step: 'reader', settings: reader.settings },

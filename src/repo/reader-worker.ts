@@ -35,10 +35,10 @@ const post = (message: ReaderReply | ReaderReady) => port.postMessage(message);
 
 /** Opens one more connection with every setting applied and read back. */
 const openReader = async (): Promise<Reader> => {
-  const db = await openSqlite(
-    init.path,
-    init.encryptionKey === undefined ? {} : { encryptionKey: init.encryptionKey },
-  );
+  const db = await openSqlite(init.path, {
+    readOnly: true,
+    ...(init.encryptionKey === undefined ? {} : { encryptionKey: init.encryptionKey }),
+  });
   return new Reader(db, init.settings);
 };
 

@@ -8,6 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/index.js';
@@ -127,6 +129,40 @@ describe('a WAL damaged after a crash', () => {
     );
     expect(error.code).toBe('CORRUPT');
     expect(error.message).toMatch(/frame 4\b/);
+  });
+});
+
+/** A full garbage collection, in a process started without --expose-gc. */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
+
+describe('a closed database leaves the WAL to the next open', () => {
+  it('no connection of a closed walguard checkpoints or deletes, at a later garbage collection, the WAL another process left', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'app.db');
+    const db = await open(file);
+    await sql`create table t (id integer primary key, body text not null)`.execute(db.kysely);
+    await db.kysely.insertInto('t').values({ id: 0, body: 'first' }).execute();
+    // Reads on the main thread and on a reader thread: each prepares statements, which keep a
+    // libsql connection open after close() until they are garbage-collected.
+    for (let i = 0; i < 40; i++) await db.kysely.selectFrom('t').selectAll().execute();
+    await sql`select count(*) as n from t /* walguard: reader thread */`.execute(db.kysely);
+    expect(db.stats().reads.main).toBeGreaterThan(0);
+    await db.close();
+    // Another process appends commits and dies, leaving them in the WAL only.
+    crashAfter(file, 20);
+    const wal = sha(`${file}-wal`);
+    for (let i = 0; i < 3; i++) {
+      collectGarbage();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Still there, unchanged: SQLite's recovery on a late close would have checkpointed and
+    // deleted it behind walguard's WAL inspection.
+    expect(fs.existsSync(`${file}-wal`)).toBe(true);
+    expect(sha(`${file}-wal`)).toBe(wal);
+    expect(await countRows(file)).toBe(21);
   });
 });
 

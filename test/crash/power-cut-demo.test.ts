@@ -10,8 +10,8 @@ import { cpSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PowerCutReport, PowerCutSide } from '../../demo/power-cut.js';
-import { REPO_ROOT } from '../crash/recorder.js';
 import { tempDir } from '../helpers.js';
+import { REPO_ROOT } from './recorder.js';
 
 const temps: string[] = [];
 afterAll(() => {
