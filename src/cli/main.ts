@@ -3,10 +3,9 @@
  * The `walguard` command: see docs/cli.md, or `walguard --help`.
  *
  * Once the command is done and its output flushed, the process ends by itself, so that
- * libsql frees the connections it still holds (its `close()` defers that, libsql-js #228)
- * and SQLite, closing the last connection to a database, removes the `-wal` and `-shm` it no
- * longer needs — `init` would otherwise leave them behind. A stray timer or worker must never
- * keep an operator's shell (or a cron job) waiting: after 2 s the process exits regardless.
+ * libsql frees the connections it still holds (its `close()` defers that, libsql-js #228).
+ * A stray timer or worker must never keep an operator's shell (or a cron job) waiting: after
+ * 2 s the process exits regardless.
  */
 import { runCli } from './run-cli.js';
 import { TerminalInput } from './terminal-input.js';
