@@ -159,9 +159,10 @@ function checkpointError(error: unknown, mode: CheckpointMode, path: string): un
 /** Size of the database's `-wal` file, in bytes (0 when there is none). `stat` opens no descriptor. */
 export function walBytes(dbPath: string): number {
   try {
-    return statSync(`${dbPath}-wal`).size;
+    // No WAL file (after a TRUNCATE on close, or before the first write): zero bytes. Asked
+    // after every batch, so a missing file is answered without an exception.
+    return statSync(`${dbPath}-wal`, { throwIfNoEntry: false })?.size ?? 0;
   } catch {
-    // No WAL file (after a TRUNCATE on close, or before the first write): zero bytes.
     return 0;
   }
 }
