@@ -163,9 +163,10 @@ describe('reader threads', () => {
   });
 
   it('routes by measured cost: cheap texts stay on the main thread, a slow one stays on the threads', async () => {
-    // Routing by cost alone: no turn budget (its own tests are below), and a threshold (5 ms)
-    // far from both reads' costs (~30 µs and ~20 ms), so that a loaded machine — where a
-    // descheduled point read can measure a few ms — does not move the cheap text.
+    // Routing by cost alone: no turn budget (the awaited-chain tests above cover it), and a
+    // threshold (5 ms) far from both reads' costs (~30 µs and ~20 ms), so that a loaded
+    // machine — where a descheduled point read can measure a few ms — does not move the
+    // cheap text.
     const db = await withItems({ readers: { turnBudgetUs: Infinity, mainThreadMaxUs: 5000 } }, 50);
     for (let i = 0; i < 30; i++) {
       await db.kysely.selectFrom('items').selectAll().where('id', '=', 1).execute();
