@@ -187,8 +187,8 @@ export interface WireError {
   message: string;
   /** WalguardError details. */
   details?: WalguardErrorDetails | undefined;
-  /** The underlying engine error's message and code, for `walguard` errors with a cause. */
-  cause?: { message: string; code: string } | undefined;
+  /** The underlying error's message, code and kind, for `walguard` errors with a cause. */
+  cause?: { message: string; code: string; kind?: 'sqlite' | 'postgres' | 'other' } | undefined;
   /** PostgresError fields, for `postgres` errors. */
   fields?: PostgresErrorFields | undefined;
 }
@@ -202,10 +202,7 @@ export function toWireError(error: unknown): WireError {
       code: error.code,
       message: error.message,
       details: error.details,
-      cause:
-        cause === undefined
-          ? undefined
-          : { message: String(cause.message ?? cause), code: engineCode(cause) },
+      cause: cause === undefined ? undefined : wireCause(cause),
     };
   }
   if (error instanceof PostgresError) {
@@ -217,11 +214,38 @@ export function toWireError(error: unknown): WireError {
   return { kind: 'sqlite', code: unit.code, rawCode: unit.rawCode, message: unit.message };
 }
 
+/** A walguard error's cause for the wire: an engine's error, or another (a lost socket, say). */
+function wireCause(cause: EngineErrorLike): NonNullable<WireError['cause']> {
+  const message = String(cause.message ?? cause);
+  const code = typeof cause.code === 'string' ? cause.code : '';
+  // node-postgres' DatabaseError carries the server's severity; its SQLSTATE is the code.
+  if (
+    cause instanceof PostgresError ||
+    typeof (cause as { severity?: unknown }).severity === 'string'
+  ) {
+    return { message, code, kind: 'postgres' };
+  }
+  if (code === '' || code.startsWith('SQLITE')) {
+    // A SQLite error without a code name is SQLite's generic error.
+    return cause instanceof SqliteError || code !== ''
+      ? { message, code: engineCode(cause), kind: 'sqlite' }
+      : { message, code, kind: 'other' };
+  }
+  return { message, code, kind: 'other' };
+}
+
 /** Rebuilds an error received from the writer worker. */
 export function fromWireError(wire: WireError): Error {
   if (wire.kind === 'walguard') {
+    const c = wire.cause;
     const cause =
-      wire.cause === undefined ? undefined : new SqliteError(wire.cause.message, wire.cause.code);
+      c === undefined
+        ? undefined
+        : c.kind === 'postgres'
+          ? new PostgresError(c.message, c.code)
+          : c.kind === 'other'
+            ? Object.assign(new Error(c.message), c.code === '' ? {} : { code: c.code })
+            : new SqliteError(c.message, c.code);
     return new WalguardError(wire.code as WalguardErrorCode, wire.message, {
       cause,
       details: wire.details,

@@ -27,6 +27,11 @@ export interface PipelineStatement {
   name?: string;
   /** Whether to send Parse (false: `name` is already prepared on this connection). */
   parse?: boolean;
+  /**
+   * Whether to send a Flush after it: the server then sends its result at once instead of
+   * with the rest at the Sync (the writer's transaction id reaches it before any commit).
+   */
+  flush?: boolean;
 }
 
 /** The result of one statement. */
@@ -109,6 +114,7 @@ export class Pipeline implements Submittable {
     const con = connection as Connection & {
       stream: { cork?(): void; uncork?(): void };
       describe(msg: { type: string; name: string }): void;
+      flush(): void;
       execute(msg: { portal: string; rows: number }): void;
       bind(msg: { statement: string; portal: string; values: unknown[] }): void;
       parse(msg: { text: string; name: string }): void;
@@ -124,6 +130,7 @@ export class Pipeline implements Submittable {
         con.bind({ statement: name, portal: '', values: s.params as unknown[] });
         con.describe({ type: 'P', name: '' });
         con.execute({ portal: '', rows: 0 });
+        if (s.flush === true) con.flush();
       }
       con.sync();
     } finally {
