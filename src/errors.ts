@@ -225,11 +225,8 @@ function wireCause(cause: EngineErrorLike): NonNullable<WireError['cause']> {
   ) {
     return { message, code, kind: 'postgres' };
   }
-  if (code === '' || code.startsWith('SQLITE')) {
-    // A SQLite error without a code name is SQLite's generic error.
-    return cause instanceof SqliteError || code !== ''
-      ? { message, code: engineCode(cause), kind: 'sqlite' }
-      : { message, code, kind: 'other' };
+  if (cause instanceof SqliteError || code.startsWith('SQLITE')) {
+    return { message, code: engineCode(cause), kind: 'sqlite' };
   }
   return { message, code, kind: 'other' };
 }

@@ -153,8 +153,6 @@ export class PgWriter implements WriterPort {
   #activeTx: ActiveTx | undefined;
   /** The transaction id of the batch in flight, once the server told it. */
   #xid: string | undefined;
-  /** True once the batch in flight sent anything to the server. */
-  #sent = false;
   #closed = false;
   /** True while a batch re-runs with deferred constraints checked per unit (see runBatch). */
   #checked = false;
@@ -235,7 +233,6 @@ export class PgWriter implements WriterPort {
       return reply(toWireError(asWalguard(error, 'IO_ERROR', this.#config.url)));
     }
     this.#xid = undefined;
-    this.#sent = false;
     const progress = { complete: false };
     try {
       await this.#runUnits(client, units, encoded, outcomes, durable, progress);
@@ -455,7 +452,6 @@ export class PgWriter implements WriterPort {
 
   /** Sends one round and keeps the prepared-statement cache in step with what the server did. */
   async #send(client: pg.Client, items: Item[]): Promise<PipelineOutcome> {
-    this.#sent = true;
     const outcome = await this.#cache.run(client, items);
     const at = items.indexOf(XID);
     const xid = at < 0 ? undefined : outcome.results[at]?.rows[0]?.xid;
@@ -598,14 +594,10 @@ export class PgWriter implements WriterPort {
     const pid = (client as pg.Client & { processID?: number }).processID;
     client.end().catch(() => {});
     const xid = this.#xid;
-    // Without the id: nothing sent is nothing done; anything sent may have committed (a lone
-    // unit does not ask for its id, and a batch's may be lost on the way back).
+    // Without the id the batch may still have committed: a lone unit does not ask for it, and
+    // a batch's may be lost on the way back (every batch sends before it can be lost).
     const outcome: TxOutcome =
-      xid !== undefined
-        ? await resolveOutcome(this.#config.url, xid, pid)
-        : this.#sent
-          ? 'unknown'
-          : 'rolled back';
+      xid === undefined ? 'unknown' : await resolveOutcome(this.#config.url, xid, pid);
     this.#log.warn({ xid, outcome }, 'a batch lost its PostgreSQL connection');
     if (outcome === 'committed' && complete) {
       // Every unit's result arrived before the connection went, and the server says the
